@@ -1,4 +1,5 @@
-import type { Feed } from '../schema/columns.ts';
+import { BATCH_ID_PATTERN } from '../pipeline/layout.ts';
+import { FEEDS, type Feed } from '../schema/columns.ts';
 
 /** One entry of a Redshift COPY manifest. */
 export interface ManifestEntry {
@@ -55,4 +56,233 @@ export interface BatchMetadata {
   /** Range of server_upload_time (events) / merge_server_time (merged IDs). */
   readonly minUploadTime?: string;
   readonly maxUploadTime?: string;
+}
+
+/** The stored part a manifest entry is made from (see `PartInfo` in `./parts.ts`). */
+export interface StoredPart {
+  readonly url: string;
+  readonly contentLength: number;
+}
+
+/** Manifest entries for parts, in the same order. */
+export function entriesFromParts(parts: readonly StoredPart[]): ManifestEntry[] {
+  return parts.map((part) => ({
+    url: part.url,
+    mandatory: true,
+    meta: { content_length: part.contentLength },
+  }));
+}
+
+/**
+ * The manifest one COPY reads. Refuses an empty list ("COPY will terminate if no files are
+ * found", "Using a manifest to specify data files": skip the COPY instead) and a URL listed
+ * twice (its rows would be loaded twice).
+ */
+export function buildCopyManifest(entries: readonly ManifestEntry[]): CopyManifest {
+  if (entries.length === 0) {
+    throw new Error(
+      'A COPY manifest needs at least one entry: Redshift fails a COPY that finds no files. Skip the COPY when there are no parts.',
+    );
+  }
+  const seen = new Set<string>();
+  for (const entry of entries) {
+    if (seen.has(entry.url)) {
+      throw new Error(
+        `${entry.url} is listed twice in the COPY manifest; its rows would be loaded twice. Check which batches are being combined.`,
+      );
+    }
+    seen.add(entry.url);
+  }
+  return {
+    entries: entries.map((entry) => ({
+      url: entry.url,
+      mandatory: true,
+      meta: { content_length: entry.meta.content_length },
+    })),
+  };
+}
+
+/** What is wrong with a stored batch manifest; `path` names the field (`entries[2].url`). */
+export class ManifestValidationError extends Error {
+  override readonly name = 'ManifestValidationError';
+  constructor(
+    readonly source: string,
+    readonly path: string,
+    detail: string,
+  ) {
+    super(
+      `Batch manifest ${source} is invalid: ${path === '' ? '' : `${path} `}${detail}. ` +
+        'Expected the format the batcher writes (BatchManifest in shared/format/manifest.ts); ' +
+        'move the file to manifests/failed/ and write the batch again.',
+    );
+  }
+}
+
+const BATCH_SOURCES: readonly BatchSource[] = ['live', 'backfill'];
+const URL_SCHEMES = ['s3://', 'file://'];
+
+/**
+ * Reads a batch manifest from storage and checks every field, including that the counts add
+ * up (every input line is a row, a quarantined line or a duplicate) and that rows and entries
+ * agree. Returns a fresh object holding only the known fields. `source` (e.g. the key) is
+ * used in error messages.
+ */
+export function parseBatchManifest(json: string | Buffer, source = 'manifest'): BatchManifest {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(typeof json === 'string' ? json : json.toString('utf8'));
+  } catch (error) {
+    throw new ManifestValidationError(source, '', `is not valid JSON (${(error as Error).message})`);
+  }
+  const check = new Checker(source);
+  const top = check.object(raw, '');
+  const entries = check.array(top.entries, 'entries').map((item, index) => {
+    const path = `entries[${index}]`;
+    const entry = check.object(item, path);
+    const url = check.string(entry.url, `${path}.url`);
+    if (!URL_SCHEMES.some((scheme) => url.startsWith(scheme) && url.length > scheme.length)) {
+      check.fail(`${path}.url`, `must start with ${URL_SCHEMES.join(' or ')}, got ${JSON.stringify(url)}`);
+    }
+    if (entry.mandatory !== true)
+      check.fail(`${path}.mandatory`, `must be true, got ${JSON.stringify(entry.mandatory)}`);
+    const meta = check.object(entry.meta, `${path}.meta`);
+    const contentLength = check.count(meta.content_length, `${path}.meta.content_length`);
+    return { url, mandatory: true as const, meta: { content_length: contentLength } };
+  });
+  const urls = new Set(entries.map((entry) => entry.url));
+  if (urls.size !== entries.length) check.fail('entries', 'lists the same url more than once');
+
+  const b = check.object(top.batch, 'batch');
+  const batchId = check.string(b.batchId, 'batch.batchId');
+  if (!BATCH_ID_PATTERN.test(batchId))
+    check.fail('batch.batchId', `must match ${BATCH_ID_PATTERN}, got ${JSON.stringify(batchId)}`);
+  const feed = check.oneOf(b.feed, FEEDS, 'batch.feed');
+  const projectId = check.string(b.projectId, 'batch.projectId');
+  if (!/^[0-9]{1,20}$/.test(projectId))
+    check.fail('batch.projectId', `must be the numeric project ID, got ${JSON.stringify(projectId)}`);
+  const batchSource = check.oneOf(b.source, BATCH_SOURCES, 'batch.source');
+  const createdAt = check.string(b.createdAt, 'batch.createdAt');
+  if (Number.isNaN(Date.parse(createdAt)))
+    check.fail('batch.createdAt', `must be an ISO-8601 time, got ${JSON.stringify(createdAt)}`);
+  const sourceKeys = check
+    .array(b.sourceKeys, 'batch.sourceKeys')
+    .map((key, i) => check.string(key, `batch.sourceKeys[${i}]`));
+  const lines = check.count(b.lines, 'batch.lines');
+  const rowCount = check.count(b.rowCount, 'batch.rowCount');
+  const duplicatesInBatch = check.count(b.duplicatesInBatch, 'batch.duplicatesInBatch');
+  const quarantined = check.counts(b.quarantined, 'batch.quarantined');
+  const adjusted = check.counts(b.adjusted, 'batch.adjusted');
+  const bytesIn = check.count(b.bytesIn, 'batch.bytesIn');
+  const bytesOut = check.count(b.bytesOut, 'batch.bytesOut');
+  const quarantineKey = check.optionalString(b.quarantineKey, 'batch.quarantineKey');
+  const minTime = check.optionalString(b.minTime, 'batch.minTime');
+  const maxTime = check.optionalString(b.maxTime, 'batch.maxTime');
+  const minUploadTime = check.optionalString(b.minUploadTime, 'batch.minUploadTime');
+  const maxUploadTime = check.optionalString(b.maxUploadTime, 'batch.maxUploadTime');
+
+  const quarantinedTotal = Object.values(quarantined).reduce((sum, n) => sum + n, 0);
+  if (lines !== rowCount + duplicatesInBatch + quarantinedTotal) {
+    check.fail(
+      'batch.lines',
+      `(${lines}) must equal rowCount + duplicatesInBatch + quarantined (${rowCount} + ${duplicatesInBatch} + ${quarantinedTotal})`,
+    );
+  }
+  if ((rowCount === 0) !== (entries.length === 0)) {
+    check.fail(
+      'entries',
+      `has ${entries.length} entries for ${rowCount} rows; rows need parts and parts need rows`,
+    );
+  }
+  if (quarantinedTotal > 0 && quarantineKey === undefined) {
+    check.fail('batch.quarantineKey', `is missing although ${quarantinedTotal} lines were quarantined`);
+  }
+  const bytesOfParts = entries.reduce((sum, entry) => sum + entry.meta.content_length, 0);
+  if (bytesOut !== bytesOfParts) {
+    check.fail(
+      'batch.bytesOut',
+      `(${bytesOut}) must equal the sum of the entries' content_length (${bytesOfParts})`,
+    );
+  }
+
+  const batch: BatchMetadata = {
+    batchId,
+    feed,
+    projectId,
+    source: batchSource,
+    createdAt,
+    sourceKeys,
+    lines,
+    rowCount,
+    duplicatesInBatch,
+    quarantined,
+    ...(quarantineKey === undefined ? {} : { quarantineKey }),
+    adjusted,
+    bytesIn,
+    bytesOut,
+    ...(minTime === undefined ? {} : { minTime }),
+    ...(maxTime === undefined ? {} : { maxTime }),
+    ...(minUploadTime === undefined ? {} : { minUploadTime }),
+    ...(maxUploadTime === undefined ? {} : { maxUploadTime }),
+  };
+  return { entries, batch };
+}
+
+class Checker {
+  constructor(private readonly source: string) {}
+
+  fail(path: string, detail: string): never {
+    throw new ManifestValidationError(this.source, path, detail);
+  }
+
+  object(value: unknown, path: string): Record<string, unknown> {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      this.fail(path, `must be an object, got ${describe(value)}`);
+    }
+    return value as Record<string, unknown>;
+  }
+
+  array(value: unknown, path: string): unknown[] {
+    if (!Array.isArray(value)) this.fail(path, `must be an array, got ${describe(value)}`);
+    return value;
+  }
+
+  string(value: unknown, path: string): string {
+    if (typeof value !== 'string' || value === '')
+      this.fail(path, `must be a non-empty string, got ${describe(value)}`);
+    return value;
+  }
+
+  optionalString(value: unknown, path: string): string | undefined {
+    return value === undefined ? undefined : this.string(value, path);
+  }
+
+  count(value: unknown, path: string): number {
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+      this.fail(path, `must be a non-negative integer, got ${describe(value)}`);
+    }
+    return value;
+  }
+
+  counts(value: unknown, path: string): Record<string, number> {
+    const record = this.object(value, path);
+    const result: Record<string, number> = {};
+    for (const [key, n] of Object.entries(record)) result[key] = this.count(n, `${path}.${key}`);
+    return result;
+  }
+
+  oneOf<T extends string>(value: unknown, allowed: readonly T[], path: string): T {
+    if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+      this.fail(path, `must be one of ${allowed.join(', ')}, got ${describe(value)}`);
+    }
+    return value as T;
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object';
+  const text = JSON.stringify(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }

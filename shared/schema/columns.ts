@@ -42,7 +42,13 @@ export interface Column {
 
 /** Redshift's VARCHAR limit, in bytes. */
 export const REDSHIFT_MAX_VARCHAR_BYTES = 65_535;
-/** Limit we apply to one serialized JSON value (SUPER column). */
+/**
+ * Limit we apply to one serialized JSON value (SUPER column). Redshift accepts SUPER values
+ * up to 16 MB from CSV ("SUPER type"), but "the maximum size of a single input row from any
+ * source is 4 MB" ("COPY"), an event row has ten JSON columns whose quotes double in CSV, and
+ * a string inside a SUPER value is limited to 65,535 bytes by default ("Limitations", SUPER).
+ * 65,535 keeps the largest possible row near 1.4 MB (checked in test/shared/format/csv.test.ts).
+ */
 export const JSON_BYTE_LIMIT = 65_535;
 
 const text = (name: string, byteLimit: number, description: string, extra: Partial<Column> = {}): Column => ({

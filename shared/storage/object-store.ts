@@ -25,6 +25,11 @@ export interface PutOptions {
   readonly contentType?: string;
 }
 
+export interface DeleteOptions {
+  /** Delete only if the current etag is this one; otherwise `PreconditionFailedError` (releasing leases). */
+  readonly ifMatch?: string;
+}
+
 /**
  * The object storage port: S3 in AWS, a folder locally. Keys are `/`-separated, never start
  * with `/`. Listing is in lexicographic key order, paginated underneath.
@@ -42,8 +47,8 @@ export interface ObjectStore {
   /** Writes the object atomically: readers see the old object or the whole new one, never a part. */
   put(key: string, body: Buffer | string | Readable, options?: PutOptions): Promise<{ etag: string }>;
   copy(fromKey: string, toKey: string): Promise<void>;
-  /** Deleting a missing key is not an error. */
-  delete(key: string): Promise<void>;
+  /** Deleting a missing key is not an error, with or without `ifMatch`. */
+  delete(key: string, options?: DeleteOptions): Promise<void>;
   /** Address of the key as COPY and manifests name it: `s3://bucket/key` or `file:///.../key`. */
   url(key: string): string;
   /** The key of an address from `url()`. Throws when the address is not in this store. */

@@ -61,3 +61,10 @@ export class PermanentWarehouseError extends Error {
     super(message, options);
   }
 }
+
+/**
+ * Most statements one transaction may hold: the Redshift Data API's BatchExecuteStatement
+ * takes 1 to 40 (`Sqls`), and the local runner applies the same bound so a load that works
+ * locally also fits in AWS.
+ */
+export const MAX_TRANSACTION_STATEMENTS = 40;

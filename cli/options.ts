@@ -1,0 +1,13 @@
+import { UsageError } from './io.ts';
+
+/** `30s`, `5m`, `1h` or plain milliseconds -> milliseconds. */
+export function parseInterval(text: string, flag: string): number {
+  const match = /^(\d+)(ms|s|m|h)?$/.exec(text.trim());
+  if (!match) throw new UsageError(`${flag} must look like 30s, 5m or 1h, got ${JSON.stringify(text)}.`);
+  const amount = Number(match[1]);
+  const unit = match[2] ?? 'ms';
+  const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit] ?? 1;
+  const ms = amount * factor;
+  if (ms < 1000) throw new UsageError(`${flag} must be at least 1s, got ${JSON.stringify(text)}.`);
+  return ms;
+}

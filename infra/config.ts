@@ -1,0 +1,206 @@
+import { parseFeeds } from '#shared/config/pipeline.ts';
+import { parseRedshiftHost, type RedshiftEndpoint } from '#shared/config/redshift-host.ts';
+import {
+  ConfigError,
+  identifierFrom,
+  integerIn,
+  optionalString,
+  orgIdFrom,
+  prefixFrom,
+  projectIdFrom,
+  requireString,
+  type Source,
+} from '#shared/config/validate.ts';
+import type { Feed } from '#shared/schema/columns.ts';
+
+/** Everything a deployment is configured with, validated once by `parseContext`. */
+export interface DeploymentConfig {
+  readonly projectId: string;
+  readonly orgId?: string;
+  readonly feeds: readonly Feed[];
+  /** Existing bucket Amplitude exports into. @default - the stack creates one */
+  readonly landingBucketName?: string;
+  readonly landingPrefix: string;
+  readonly redshift: RedshiftConfig;
+  readonly schema: string;
+  readonly batchIntervalMinutes: number;
+  readonly loadIntervalMinutes: number;
+  readonly backfillMaxConcurrency: number;
+  readonly alarmEmail?: string;
+  readonly stagingRetentionDays: number;
+  readonly quarantineRetentionDays: number;
+  readonly verifyOnDeploy: boolean;
+}
+
+export interface RedshiftConfig {
+  readonly endpoint: RedshiftEndpoint;
+  readonly port: number;
+  readonly database: string;
+  readonly user: string;
+  /** Existing secret with the credentials. @default - the stack creates one */
+  readonly secretArn?: string;
+}
+
+/** The context keys, their defaults and what they mean (cdk.json documents the same). */
+export const CONTEXT_KEYS = {
+  projectId: 'Amplitude project ID (required)',
+  orgId: 'Amplitude organization ID: load merged-ID files of this org only (optional)',
+  feeds: 'comma-separated feeds to export: events, merge_ids (default both)',
+  landingBucket: "name of an existing bucket with Amplitude's S3 export (default: the stack creates one)",
+  landingPrefix: 'key prefix of the export files in the landing bucket (default none)',
+  redshiftHost: 'endpoint host of the cluster or Serverless workgroup (required)',
+  redshiftPort: 'port (default 5439)',
+  redshiftDatabase: 'database to load into (required)',
+  redshiftUser: 'database user the pipeline connects as (required)',
+  redshiftSecretArn:
+    'ARN of an existing Secrets Manager secret with the credentials (default: the stack creates one)',
+  schema: 'schema of the tables (default amplitude)',
+  batchIntervalMinutes: 'minutes between batcher runs (default 5)',
+  loadIntervalMinutes: 'minutes between loader runs (default 10)',
+  backfillMaxConcurrency: 'backfill chunks loading at once (default 2)',
+  alarmEmail: 'email address subscribed to the alarm topic (optional)',
+  stagingRetentionDays: 'days staged parts and loaded manifests are kept (default 14)',
+  quarantineRetentionDays: 'days quarantined records and failed manifests are kept (default 90)',
+  verifyOnDeploy: 'run the verify check during deploy; needs redshiftSecretArn (default false)',
+} as const;
+
+export type ContextKey = keyof typeof CONTEXT_KEYS;
+
+const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+// The complete ARN: Secrets Manager appends `-` and six characters to the name.
+const SECRET_ARN =
+  /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$/;
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+// Redshift database names: lower-case letters, digits, underscore, dollar; at most 64 bytes.
+const DATABASE_NAME = /^[a-z_][a-z0-9_$]{0,63}$/;
+
+/**
+ * Reads and validates the CDK context once. `get` is `app.node.tryGetContext`; values may be
+ * strings (`-c key=value`) or JSON values (cdk.json). Throws `ConfigError` naming the key,
+ * what was given and what is allowed.
+ */
+export function parseContext(get: (key: ContextKey) => unknown): DeploymentConfig {
+  const source = contextSource(get);
+  const feeds = parseFeeds(source.feeds, 'feeds');
+  const landingBucketName = landingBucketFrom(source);
+  const secretArn = optionalString(source, 'redshiftSecretArn');
+  if (secretArn !== undefined && !SECRET_ARN.test(secretArn)) {
+    throw new ConfigError(
+      `redshiftSecretArn must be the complete ARN of a Secrets Manager secret, as the console shows it (arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 characters>), got ${JSON.stringify(secretArn)}.`,
+    );
+  }
+  const stagingRetentionDays = integerIn(source, 'stagingRetentionDays', 14, 1, 3650);
+  const quarantineRetentionDays = integerIn(source, 'quarantineRetentionDays', 90, 1, 3650);
+  if (quarantineRetentionDays < stagingRetentionDays) {
+    throw new ConfigError(
+      `quarantineRetentionDays (${quarantineRetentionDays}) must be at least stagingRetentionDays (${stagingRetentionDays}): quarantined records are what someone investigates later.`,
+    );
+  }
+  const verifyOnDeploy = booleanFrom(source, 'verifyOnDeploy', false);
+  if (verifyOnDeploy && secretArn === undefined) {
+    throw new ConfigError(
+      'verifyOnDeploy needs redshiftSecretArn: a secret this stack creates still holds a placeholder password during the deploy, so the check could only fail. Deploy first, set the password, then run verify (see DEPLOY.md).',
+    );
+  }
+  const alarmEmail = optionalString(source, 'alarmEmail');
+  if (alarmEmail !== undefined && !EMAIL.test(alarmEmail)) {
+    throw new ConfigError(`alarmEmail must be an email address, got ${JSON.stringify(alarmEmail)}.`);
+  }
+  const orgId = orgIdFrom(source, 'orgId');
+  return {
+    projectId: projectIdFrom(source, 'projectId'),
+    ...(orgId ? { orgId } : {}),
+    feeds,
+    ...(landingBucketName ? { landingBucketName } : {}),
+    landingPrefix: prefixFrom(source, 'landingPrefix'),
+    redshift: {
+      endpoint: parseRedshiftHost(
+        requireString(
+          source,
+          'redshiftHost',
+          'the endpoint host of your Redshift cluster or Serverless workgroup',
+        ),
+        'redshiftHost',
+      ),
+      port: integerIn(source, 'redshiftPort', 5439, 1150, 65535),
+      database: databaseFrom(source),
+      user: identifierFrom(
+        { redshiftUser: requireString(source, 'redshiftUser', 'the database user the pipeline connects as') },
+        'redshiftUser',
+        '',
+      ),
+      ...(secretArn ? { secretArn } : {}),
+    },
+    schema: identifierFrom(source, 'schema', 'amplitude'),
+    batchIntervalMinutes: integerIn(source, 'batchIntervalMinutes', 5, 1, 1440),
+    loadIntervalMinutes: integerIn(source, 'loadIntervalMinutes', 10, 1, 1440),
+    backfillMaxConcurrency: integerIn(source, 'backfillMaxConcurrency', 2, 1, 20),
+    ...(alarmEmail ? { alarmEmail } : {}),
+    stagingRetentionDays,
+    quarantineRetentionDays,
+    verifyOnDeploy,
+  };
+}
+
+/**
+ * Refuses a deployment into an account other than the Serverless workgroup's: the Data API
+ * grants and the COPY role are made for one account. `account` is undefined when unknown.
+ */
+export function assertSameAccount(config: DeploymentConfig, account: string | undefined): void {
+  const endpoint = config.redshift.endpoint;
+  if (endpoint.kind === 'serverless' && account !== undefined && account !== endpoint.accountId) {
+    throw new ConfigError(
+      `redshiftHost names a workgroup in account ${endpoint.accountId}, but the deployment targets account ${account}. Deploy with credentials for account ${endpoint.accountId}.`,
+    );
+  }
+}
+
+function contextSource(get: (key: ContextKey) => unknown): Source {
+  const source: Record<string, string | undefined> = {};
+  for (const key of Object.keys(CONTEXT_KEYS) as ContextKey[]) {
+    const value = get(key);
+    if (value === undefined || value === null) continue;
+    if (typeof value === 'string') source[key] = value;
+    else if (typeof value === 'number' || typeof value === 'boolean') source[key] = String(value);
+    else if (key === 'feeds' && Array.isArray(value) && value.every((item) => typeof item === 'string')) {
+      source[key] = value.join(',');
+    } else {
+      throw new ConfigError(`${key} must be ${CONTEXT_KEYS[key]}; got ${JSON.stringify(value)}.`);
+    }
+  }
+  return source;
+}
+
+function landingBucketFrom(source: Source): string | undefined {
+  const name = optionalString(source, 'landingBucket');
+  if (name === undefined) return undefined;
+  if (name.startsWith('s3://') || name.startsWith('arn:')) {
+    throw new ConfigError(
+      `landingBucket must be the bare bucket name (no s3:// or ARN; put a key prefix in landingPrefix), got ${JSON.stringify(name)}.`,
+    );
+  }
+  if (!BUCKET_NAME.test(name) || name.includes('..') || /^\d+\.\d+\.\d+\.\d+$/.test(name)) {
+    throw new ConfigError(
+      `landingBucket must be an S3 bucket name (3-63 lower-case letters, digits, dots, hyphens), got ${JSON.stringify(name)}.`,
+    );
+  }
+  return name;
+}
+
+function databaseFrom(source: Source): string {
+  const database = requireString(source, 'redshiftDatabase', 'the database to load into, e.g. dev');
+  if (!DATABASE_NAME.test(database)) {
+    throw new ConfigError(
+      `redshiftDatabase must be a lower-case database name (letters, digits, _ or $; at most 64), got ${JSON.stringify(database)}.`,
+    );
+  }
+  return database;
+}
+
+function booleanFrom(source: Source, key: string, fallback: boolean): boolean {
+  const raw = optionalString(source, key);
+  if (raw === undefined) return fallback;
+  if (raw === 'true') return true;
+  if (raw === 'false') return false;
+  throw new ConfigError(`${key} must be true or false, got ${JSON.stringify(raw)}.`);
+}

@@ -1,0 +1,100 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { RedshiftDataClient } from '@aws-sdk/client-redshift-data';
+import { S3Client } from '@aws-sdk/client-s3';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
+import { ENV, pipelineSettingsFrom } from '#shared/config/pipeline.ts';
+import { ConfigError, optionalString, requireString } from '#shared/config/validate.ts';
+import { systemClock } from '#shared/pipeline/clock.ts';
+import { S3ObjectStore } from '#shared/storage/s3-store.ts';
+import { runVerify, type VerifyReport } from '#shared/verify/verify.ts';
+import { RedshiftDataApiRunner, type RedshiftTarget } from '#shared/warehouse/redshift-data.ts';
+
+/** Key of a stack-created secret whose password is still the generated one (infra/constructs/storage.ts). */
+const PLACEHOLDER_KEY = 'passwordIsPlaceholder';
+
+const logger = new Logger({
+  serviceName: 'amplitude-redshift-export',
+  persistentKeys: { function: 'verify' },
+});
+const settings = pipelineSettingsFrom(process.env);
+const secretArn = requireString(process.env, ENV.secretArn, 'the ARN of the Redshift credentials secret');
+const store = new S3ObjectStore({
+  client: new S3Client({}),
+  bucket: requireString(process.env, ENV.stagingBucket, 'the staging bucket'),
+});
+const database = requireString(process.env, ENV.database, 'the Redshift database');
+const runner = new RedshiftDataApiRunner({
+  client: new RedshiftDataClient({}),
+  database,
+  secretArn,
+  target: targetFromEnv(),
+  statementName: 'amplitude-export-verify',
+});
+const secrets = new SecretsManagerClient({});
+
+/**
+ * Invoked by hand (any event: returns the report) or as a CloudFormation custom resource
+ * during deploy (throws when a check fails, which fails the deploy with the fixes).
+ */
+export async function handler(event: unknown): Promise<VerifyReport | { PhysicalResourceId: string }> {
+  const custom = isCustomResourceEvent(event) ? event : undefined;
+  if (custom?.RequestType === 'Delete') return { PhysicalResourceId: custom.PhysicalResourceId };
+
+  const secret = await secretFacts();
+  const report = await runVerify({
+    store,
+    runner,
+    settings,
+    clock: systemClock,
+    secret: { passwordIsPlaceholder: secret.passwordIsPlaceholder },
+    setupSqlCommand: [
+      'npx redshift-export setup-sql --dialect redshift',
+      `--schema ${settings.schema}`,
+      `--project-id ${settings.projectId}`,
+      ...(secret.username ? [`--user ${secret.username}`] : []),
+      `--database ${database}`,
+      `--feeds ${settings.feeds.join(',')}`,
+      ...(settings.copyRoleArn ? [`--copy-role-arn ${settings.copyRoleArn}`] : []),
+    ].join(' '),
+  });
+  logger.info(report.ok ? 'verify passed' : 'verify failed', { report });
+  if (!custom) return report;
+  if (!report.ok) {
+    const failures = report.checks
+      .filter((check) => !check.ok)
+      .map((check) => `${check.name}: ${check.detail} Fix: ${check.fix ?? '-'}`);
+    throw new Error(`Verify failed. ${failures.join(' | ')}`);
+  }
+  return { PhysicalResourceId: 'amplitude-export-verify' };
+}
+
+/** Reads the placeholder flag and the user name only: the password is never looked at or logged. */
+async function secretFacts(): Promise<{ passwordIsPlaceholder: boolean; username?: string }> {
+  const { SecretString } = await secrets.send(new GetSecretValueCommand({ SecretId: secretArn }));
+  let fields: Record<string, unknown> = {};
+  try {
+    fields = JSON.parse(SecretString ?? '{}') as Record<string, unknown>;
+  } catch {
+    // Not JSON: the Data API will refuse it too, and the connection check reports that.
+  }
+  const username = typeof fields.username === 'string' ? fields.username : undefined;
+  return {
+    passwordIsPlaceholder: fields[PLACEHOLDER_KEY] === true || fields[PLACEHOLDER_KEY] === 'true',
+    ...(username ? { username } : {}),
+  };
+}
+
+function targetFromEnv(): RedshiftTarget {
+  const clusterIdentifier = optionalString(process.env, ENV.clusterIdentifier);
+  const workgroupName = optionalString(process.env, ENV.workgroupName);
+  if (clusterIdentifier && !workgroupName) return { clusterIdentifier };
+  if (workgroupName && !clusterIdentifier) return { workgroupName };
+  throw new ConfigError(`Set exactly one of ${ENV.clusterIdentifier} and ${ENV.workgroupName}.`);
+}
+
+function isCustomResourceEvent(event: unknown): event is CloudFormationCustomResourceEvent {
+  return (
+    typeof event === 'object' && event !== null && 'RequestType' in event && 'ResourceProperties' in event
+  );
+}

@@ -1,0 +1,146 @@
+import {
+  type Column,
+  columnsOf,
+  type Feed,
+  keyColumnsOf,
+  tableName,
+  timeColumnOf,
+} from '../schema/columns.ts';
+import type { Dialect } from '../warehouse/sql-runner.ts';
+import { assertIdentifier, qualifiedName, quoteIdent } from './identifiers.ts';
+
+/** The ledger: one row per loaded batch, written in the same transaction as its rows. */
+export const LEDGER_TABLE = 'export_loads';
+
+export interface LedgerColumn {
+  readonly name: string;
+  readonly redshiftType: string;
+  readonly postgresType: string;
+  readonly notNull: boolean;
+}
+
+/** Columns of `<schema>.export_loads`, in table order. */
+export const LEDGER_COLUMNS: readonly LedgerColumn[] = [
+  { name: 'batch_id', redshiftType: 'VARCHAR(128)', postgresType: 'character varying(128)', notNull: true },
+  { name: 'feed', redshiftType: 'VARCHAR(16)', postgresType: 'character varying(16)', notNull: true },
+  { name: 'rows_loaded', redshiftType: 'BIGINT', postgresType: 'bigint', notNull: true },
+  { name: 'duplicates_skipped', redshiftType: 'BIGINT', postgresType: 'bigint', notNull: true },
+  { name: 'quarantined', redshiftType: 'BIGINT', postgresType: 'bigint', notNull: true },
+  // The loader's id: also the Data API ClientToken and the name of the combined COPY manifest.
+  { name: 'load_id', redshiftType: 'VARCHAR(64)', postgresType: 'character varying(64)', notNull: true },
+  // 'live' | 'backfill'
+  { name: 'source', redshiftType: 'VARCHAR(16)', postgresType: 'character varying(16)', notNull: true },
+  {
+    name: 'min_time',
+    redshiftType: 'TIMESTAMP',
+    postgresType: 'timestamp(6) without time zone',
+    notNull: false,
+  },
+  {
+    name: 'max_time',
+    redshiftType: 'TIMESTAMP',
+    postgresType: 'timestamp(6) without time zone',
+    notNull: false,
+  },
+  {
+    name: 'loaded_at',
+    redshiftType: 'TIMESTAMP',
+    postgresType: 'timestamp(6) without time zone',
+    notNull: true,
+  },
+];
+
+export interface WarehouseObjects {
+  readonly schema: string;
+  readonly projectId: string;
+  readonly feeds: readonly Feed[];
+}
+
+export function columnType(column: { redshiftType: string; postgresType: string }, dialect: Dialect): string {
+  return dialect === 'redshift' ? column.redshiftType : column.postgresType;
+}
+
+/** `"schema"."events_<projectId>"` / `"schema"."merge_ids_<projectId>"` */
+export function targetTable(schema: string, feed: Feed, projectId: string): string {
+  return qualifiedName(schema, tableName(feed, projectId));
+}
+
+export function ledgerTable(schema: string): string {
+  return qualifiedName(schema, LEDGER_TABLE);
+}
+
+export function createSchemaSql(schema: string): string {
+  return `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema, 'schema')}`;
+}
+
+function columnDefinitions(columns: readonly Column[], dialect: Dialect): string {
+  // `required` values are guaranteed by the transform; NOT NULL turns a bug there into a
+  // failed COPY instead of rows that silently break the de-duplication key or time range.
+  return columns
+    .map(
+      (column) =>
+        `  ${quoteIdent(column.name, 'column')} ${columnType(column, dialect)}${column.required ? ' NOT NULL' : ''}`,
+    )
+    .join(',\n');
+}
+
+/**
+ * Redshift distribution and sort keys, per table:
+ * - DISTKEY(amplitude_id): analysts join events to merged IDs (and events to events of the
+ *   same user) on amplitude_id, so both tables put a user's rows on the same slice and those
+ *   joins need no redistribution. For merged IDs the de-duplication key starts with
+ *   amplitude_id, so the loader's key join is co-located too.
+ * - SORTKEY(event_time / merge_event_time): queries filter on time ranges, and the loader's
+ *   de-duplication join restricts the target to the staged rows' time range, which the sort
+ *   key's zone maps turn into reading only the blocks of that range.
+ * Column encodings are left to Redshift (ENCODE AUTO is the default when none is given).
+ */
+function redshiftTableAttributes(feed: Feed): string {
+  return `DISTKEY (${quoteIdent('amplitude_id')})\nSORTKEY (${quoteIdent(timeColumnOf(feed))})`;
+}
+
+export function createTargetTableSql(
+  dialect: Dialect,
+  schema: string,
+  feed: Feed,
+  projectId: string,
+): string {
+  const body = `CREATE TABLE IF NOT EXISTS ${targetTable(schema, feed, projectId)} (\n${columnDefinitions(columnsOf(feed), dialect)}\n)`;
+  return dialect === 'redshift' ? `${body}\n${redshiftTableAttributes(feed)}` : body;
+}
+
+/**
+ * PostgreSQL has no zone maps: an index on the de-duplication key keeps the loader's key join
+ * from scanning the whole table on every load. Redshift gets no index (it has none).
+ */
+export function createKeyIndexSql(schema: string, feed: Feed, projectId: string): string {
+  const table = tableName(feed, projectId);
+  const index = assertIdentifier(`${table}_key_idx`, 'index');
+  const keys = keyColumnsOf(feed)
+    .map((column) => quoteIdent(column.name))
+    .join(', ');
+  return `CREATE INDEX IF NOT EXISTS ${quoteIdent(index)} ON ${targetTable(schema, feed, projectId)} (${keys})`;
+}
+
+export function createLedgerSql(dialect: Dialect, schema: string): string {
+  const now = dialect === 'redshift' ? 'GETDATE()' : "(now() AT TIME ZONE 'UTC')";
+  const columns = LEDGER_COLUMNS.map((column) => {
+    const defaultClause = column.name === 'loaded_at' ? ` DEFAULT ${now}` : '';
+    return `  ${quoteIdent(column.name)} ${columnType(column, dialect)}${column.notNull ? ' NOT NULL' : ''}${defaultClause}`;
+  });
+  // Redshift does not enforce the primary key (the load transaction's lock and ledger check
+  // do); it documents the key for the planner. PostgreSQL enforces it, a second guard.
+  columns.push(`  PRIMARY KEY (${quoteIdent('batch_id')})`);
+  return `CREATE TABLE IF NOT EXISTS ${ledgerTable(schema)} (\n${columns.join(',\n')}\n)`;
+}
+
+/** Every statement that creates the export's objects, idempotent, in dependency order. */
+export function warehouseDdl(dialect: Dialect, objects: WarehouseObjects): string[] {
+  const statements = [createSchemaSql(objects.schema)];
+  for (const feed of objects.feeds) {
+    statements.push(createTargetTableSql(dialect, objects.schema, feed, objects.projectId));
+    if (dialect === 'postgres') statements.push(createKeyIndexSql(objects.schema, feed, objects.projectId));
+  }
+  statements.push(createLedgerSql(dialect, objects.schema));
+  return statements;
+}

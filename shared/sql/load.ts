@@ -1,0 +1,222 @@
+import type { BatchSource } from '../format/manifest.ts';
+import { assertBatchId } from '../pipeline/layout.ts';
+import {
+  BATCH_ID_COLUMN,
+  columnsOf,
+  type Feed,
+  keyColumnsOf,
+  tableName,
+  timeColumnOf,
+} from '../schema/columns.ts';
+import type { Dialect } from '../warehouse/sql-runner.ts';
+import { columnType, ledgerTable, targetTable } from './ddl.ts';
+import { assertIdentifier, integerLiteral, quoteIdent, quoteLiteral } from './identifiers.ts';
+
+/** What the load transaction needs to know about one batch besides its staged rows. */
+export interface LoadBatch {
+  readonly batchId: string;
+  readonly source: BatchSource;
+  /** Lines the batcher dropped as duplicates inside the batch. */
+  readonly duplicatesInBatch: number;
+  /** Lines the batcher quarantined (all reasons). */
+  readonly quarantined: number;
+}
+
+export interface LoadStatementsInput {
+  readonly dialect: Dialect;
+  readonly schema: string;
+  readonly projectId: string;
+  readonly feed: Feed;
+  readonly batches: readonly LoadBatch[];
+  /**
+   * Address of the combined COPY manifest. Omit it when none of the batches has a staged
+   * part (every line was a duplicate or quarantined): there is nothing to COPY, but the
+   * batches still get their ledger rows.
+   */
+  readonly copyManifestUrl?: string;
+  /** IAM role Redshift assumes to read the staged files. @default - the role set as the cluster's default (`IAM_ROLE default`) */
+  readonly copyRoleArn?: string;
+  /** Loader id: written to the ledger; also the Data API ClientToken. */
+  readonly loadId: string;
+  /** Format options of the staged CSV (REDSHIFT_COPY_FORMAT_OPTIONS). */
+  readonly formatOptions: string;
+}
+
+/** Temporary tables of the load transaction; created and dropped inside it. */
+export const STAGE_TABLE = 'amplitude_export_stage';
+export const UNIQUE_STAGE_TABLE = 'amplitude_export_stage_unique';
+
+const LOAD_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+/** The most statements `buildLoadStatements` returns, whatever the number of batches. */
+export const MAX_LOAD_STATEMENTS = 10;
+
+export function assertLoadId(loadId: string): string {
+  if (!LOAD_ID_PATTERN.test(loadId)) {
+    throw new Error(`Invalid load id ${JSON.stringify(loadId)}: expected ${LOAD_ID_PATTERN}.`);
+  }
+  return loadId;
+}
+
+function lockLedgerSql(dialect: Dialect, schema: string): string {
+  // Redshift's LOCK is always ACCESS EXCLUSIVE. In PostgreSQL SHARE ROW EXCLUSIVE is the
+  // weakest mode that conflicts with itself (so loads queue one after another) while still
+  // letting readers query the ledger.
+  return dialect === 'redshift'
+    ? `LOCK ${ledgerTable(schema)}`
+    : `LOCK TABLE ${ledgerTable(schema)} IN SHARE ROW EXCLUSIVE MODE`;
+}
+
+/**
+ * The load transaction for one feed: every statement runs in ONE transaction, so either all
+ * of the batches' rows and ledger rows are committed or none are. The statement count does
+ * not grow with the number of batches (the Data API takes at most 40 per transaction).
+ *
+ * 1. Lock the ledger first: loads and backfills of the same schema run one after another,
+ *    and each sees what the previous one committed (the lock is taken before any snapshot).
+ * 2. COPY every batch's parts into a temporary stage (each row carries its batch id).
+ * 3. Drop stage rows of batches the ledger already has (a replay, or a concurrent loader).
+ * 4. Keep one row per key across the staged batches.
+ * 5. Drop rows whose key is already in the target. The target side is restricted to the
+ *    stage's time range: a row's time is part of the source record, so a duplicate has the
+ *    same time, and the range lets Redshift skip blocks by the sort key.
+ * 6. Insert the rest, and write one ledger row per batch, including batches that ended with
+ *    no rows, so a replay of any of them is recognised.
+ */
+export function buildLoadStatements(input: LoadStatementsInput): string[] {
+  const { dialect, schema, projectId, feed, batches } = input;
+  if (batches.length === 0) throw new Error('buildLoadStatements needs at least one batch.');
+  const seen = new Set<string>();
+  for (const batch of batches) {
+    assertBatchId(batch.batchId);
+    if (seen.has(batch.batchId)) throw new Error(`Batch ${batch.batchId} is listed twice in one load.`);
+    seen.add(batch.batchId);
+  }
+  const loadId = assertLoadId(input.loadId);
+  const target = targetTable(schema, feed, projectId);
+  const ledger = ledgerTable(schema);
+  const stage = quoteIdent(STAGE_TABLE);
+  const unique = quoteIdent(UNIQUE_STAGE_TABLE);
+  const batchIdColumn = quoteIdent(BATCH_ID_COLUMN);
+  const columns = columnsOf(feed);
+  const columnList = columns.map((column) => quoteIdent(column.name)).join(', ');
+  const keys = keyColumnsOf(feed).map((column) => quoteIdent(column.name));
+  const time = quoteIdent(timeColumnOf(feed));
+  const batchIdType = dialect === 'redshift' ? 'VARCHAR(128)' : 'character varying(128)';
+
+  const statements = [lockLedgerSql(dialect, schema)];
+
+  statements.push(
+    `CREATE TEMPORARY TABLE ${stage} (\n${columns
+      .map((column) => `  ${quoteIdent(column.name)} ${columnType(column, dialect)}`)
+      .join(',\n')},\n  ${batchIdColumn} ${batchIdType}\n)`,
+  );
+
+  if (input.copyManifestUrl !== undefined) {
+    const role =
+      input.copyRoleArn === undefined ? 'default' : quoteLiteral(input.copyRoleArn, 'COPY role ARN');
+    statements.push(
+      `COPY ${stage} (${columnList}, ${batchIdColumn})\nFROM ${quoteLiteral(input.copyManifestUrl, 'COPY manifest URL')}\nIAM_ROLE ${role}\nMANIFEST\n${input.formatOptions}`,
+    );
+  }
+
+  statements.push(
+    `DELETE FROM ${stage} WHERE ${batchIdColumn} IN (SELECT ${quoteIdent('batch_id')} FROM ${ledger})`,
+  );
+
+  statements.push(
+    `CREATE TEMPORARY TABLE ${unique} AS\nSELECT ${columnList}, ${batchIdColumn}\nFROM (\n  SELECT ${columnList}, ${batchIdColumn},\n    ROW_NUMBER() OVER (PARTITION BY ${keys.join(', ')} ORDER BY ${batchIdColumn}) AS ${quoteIdent('key_rank')}\n  FROM ${stage}\n) AS ${quoteIdent('ranked')}\nWHERE ${quoteIdent('key_rank')} = 1`,
+  );
+
+  // Redshift's DELETE takes plain table names in USING (no alias); the target's columns are
+  // then named by its table name, as in Redshift's own examples.
+  const targetName = quoteIdent(tableName(feed, projectId));
+  statements.push(
+    `DELETE FROM ${unique}\nUSING ${target}\nWHERE ${keys
+      .map((key) => `${targetName}.${key} = ${unique}.${key}`)
+      .join(
+        '\n  AND ',
+      )}\n  AND ${targetName}.${time} BETWEEN (SELECT MIN(${time}) FROM ${unique}) AND (SELECT MAX(${time}) FROM ${unique})`,
+  );
+
+  statements.push(`INSERT INTO ${target} (${columnList})\nSELECT ${columnList} FROM ${unique}`);
+
+  statements.push(ledgerInsertSql(input, { ledger, stage, unique, batchIdColumn, time, loadId }));
+
+  statements.push(`DROP TABLE ${stage}, ${unique}`);
+  return statements;
+}
+
+function ledgerInsertSql(
+  input: LoadStatementsInput,
+  names: {
+    ledger: string;
+    stage: string;
+    unique: string;
+    batchIdColumn: string;
+    time: string;
+    loadId: string;
+  },
+): string {
+  const { ledger, stage, unique, batchIdColumn, time } = names;
+  const varchar = (length: number) =>
+    input.dialect === 'redshift' ? `VARCHAR(${length})` : `character varying(${length})`;
+  const bigint = input.dialect === 'redshift' ? 'BIGINT' : 'bigint';
+  // A derived table of literals (not VALUES, which Redshift does not accept in FROM).
+  const batchRows = input.batches
+    .map(
+      (batch) =>
+        `SELECT CAST(${quoteLiteral(batch.batchId)} AS ${varchar(128)}) AS batch_id, CAST(${quoteLiteral(batch.source)} AS ${varchar(16)}) AS source, CAST(${integerLiteral(batch.duplicatesInBatch, 'duplicatesInBatch')} AS ${bigint}) AS duplicates_in_batch, CAST(${integerLiteral(batch.quarantined, 'quarantined')} AS ${bigint}) AS quarantined`,
+    )
+    .join('\n  UNION ALL ');
+  const ledgerColumns = [
+    'batch_id',
+    'feed',
+    'rows_loaded',
+    'duplicates_skipped',
+    'quarantined',
+    'load_id',
+    'source',
+    'min_time',
+    'max_time',
+  ]
+    .map((name) => quoteIdent(name))
+    .join(', ');
+  return `INSERT INTO ${ledger} (${ledgerColumns})
+SELECT b.batch_id, ${quoteLiteral(input.feed)}, COALESCE(u.loaded_rows, 0),
+  b.duplicates_in_batch + COALESCE(s.staged_rows, 0) - COALESCE(u.loaded_rows, 0),
+  b.quarantined, ${quoteLiteral(names.loadId)}, b.source, s.min_time, s.max_time
+FROM (
+  ${batchRows}
+) AS b
+LEFT JOIN (
+  SELECT ${batchIdColumn} AS batch_id, COUNT(*) AS staged_rows, MIN(${time}) AS min_time, MAX(${time}) AS max_time
+  FROM ${stage} GROUP BY ${batchIdColumn}
+) AS s ON s.batch_id = b.batch_id
+LEFT JOIN (
+  SELECT ${batchIdColumn} AS batch_id, COUNT(*) AS loaded_rows FROM ${unique} GROUP BY ${batchIdColumn}
+) AS u ON u.batch_id = b.batch_id
+WHERE b.batch_id NOT IN (SELECT ${quoteIdent('batch_id')} FROM ${ledger})`;
+}
+
+/** Which of these batches the ledger already has (one query for any number of batches). */
+export function loadedBatchesQuery(schema: string, batchIds: readonly string[]): string {
+  if (batchIds.length === 0) throw new Error('loadedBatchesQuery needs at least one batch id.');
+  const list = batchIds.map((batchId) => quoteLiteral(assertBatchId(batchId))).join(', ');
+  return `SELECT ${quoteIdent('batch_id')} FROM ${ledgerTable(schema)} WHERE ${quoteIdent('batch_id')} IN (${list})`;
+}
+
+/** The ledger rows one load transaction wrote: the exact figures of that load. */
+export function loadResultQuery(schema: string, loadId: string): string {
+  const columns = ['batch_id', 'rows_loaded', 'duplicates_skipped', 'quarantined', 'min_time', 'max_time']
+    .map((name) => quoteIdent(name))
+    .join(', ');
+  return `SELECT ${columns} FROM ${ledgerTable(schema)} WHERE ${quoteIdent('load_id')} = ${quoteLiteral(assertLoadId(loadId))} ORDER BY ${quoteIdent('batch_id')}`;
+}
+
+/** Which of these tables exist in the schema (`table_name` column). */
+export function existingTablesQuery(schema: string, tables: readonly string[]): string {
+  if (tables.length === 0) throw new Error('existingTablesQuery needs at least one table name.');
+  const list = tables.map((table) => quoteLiteral(assertIdentifier(table, 'table'))).join(', ');
+  return `SELECT table_name FROM information_schema.tables WHERE table_schema = ${quoteLiteral(assertIdentifier(schema, 'schema'))} AND table_name IN (${list})`;
+}

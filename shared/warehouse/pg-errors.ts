@@ -1,0 +1,142 @@
+import { PermanentWarehouseError, RetryableWarehouseError } from './sql-runner.ts';
+
+export type WarehouseError = RetryableWarehouseError | PermanentWarehouseError;
+
+interface SqlStateRule {
+  readonly test: (code: string) => boolean;
+  readonly retryable: boolean;
+  readonly advice: string;
+}
+
+const RULES: readonly SqlStateRule[] = [
+  {
+    test: (code) => code === '40001',
+    retryable: true,
+    advice: 'A concurrent transaction changed the same rows (serialization failure); the work is retried.',
+  },
+  {
+    test: (code) => code === '40P01',
+    retryable: true,
+    advice: 'Two transactions waited on each other (deadlock); the work is retried.',
+  },
+  {
+    test: (code) => code === '55P03',
+    retryable: true,
+    advice: 'A lock was not available in time; the work is retried.',
+  },
+  {
+    test: (code) => code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03',
+    retryable: true,
+    advice: 'The connection to PostgreSQL was lost or refused; the work is retried.',
+  },
+  {
+    test: (code) => code.startsWith('53'),
+    retryable: true,
+    advice: 'PostgreSQL ran out of a resource (connections, memory or disk); the work is retried.',
+  },
+  {
+    test: (code) => code === '57014',
+    retryable: true,
+    advice: 'The statement was cancelled (statement timeout or an operator); the work is retried.',
+  },
+  {
+    test: (code) => code === '28P01' || code === '28000',
+    retryable: false,
+    advice:
+      'PostgreSQL refused the user or password of the database URL. Fix the credentials in --database-url.',
+  },
+  {
+    test: (code) => code === '42501',
+    retryable: false,
+    advice:
+      'The database user lacks a privilege. Run the grants printed by `redshift-export setup-sql` (PostgreSQL dialect) as a superuser.',
+  },
+  {
+    test: (code) => code === '42P01' || code === '3F000' || code === '42703',
+    retryable: false,
+    advice:
+      'A schema, table or column the export needs is missing. Run the SQL printed by `redshift-export setup-sql` (PostgreSQL dialect).',
+  },
+  {
+    test: (code) => code === '3D000',
+    retryable: false,
+    advice: 'The database in the database URL does not exist. Create it or fix the URL.',
+  },
+  {
+    test: (code) => code === '42601',
+    retryable: false,
+    advice: 'The SQL text is invalid; this is a bug in the export, please report it with this message.',
+  },
+  {
+    test: (code) => code.startsWith('22'),
+    retryable: false,
+    advice: 'PostgreSQL rejected a value (data exception); the staged data does not fit the table.',
+  },
+  {
+    test: (code) => code.startsWith('23'),
+    retryable: false,
+    advice: 'A constraint of the table rejected a row.',
+  },
+];
+
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'EAI_AGAIN',
+]);
+
+interface PgLikeError {
+  readonly code?: unknown;
+  readonly message?: unknown;
+  readonly where?: unknown;
+}
+
+/** The SQLSTATE of a `pg` error, when it has one. */
+export function sqlStateOf(error: unknown): string | undefined {
+  const code = (error as PgLikeError | undefined)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
+/**
+ * Maps an error from `pg` to a typed warehouse error. `context` says which statement it was
+ * (never the SQL text, which may carry literal values).
+ */
+export function warehouseErrorFromPg(error: unknown, context: string): WarehouseError {
+  if (error instanceof RetryableWarehouseError || error instanceof PermanentWarehouseError) {
+    const Type = error instanceof RetryableWarehouseError ? RetryableWarehouseError : PermanentWarehouseError;
+    return new Type(`${context}: ${error.message}`, error.code, { cause: error });
+  }
+  const text = error instanceof Error ? error.message : String(error);
+  const state = sqlStateOf(error);
+  if (state) {
+    const rule = RULES.find((candidate) => candidate.test(state));
+    const line = copyLineOf(error);
+    const message = `${context} failed in PostgreSQL [SQLSTATE ${state}]: ${text}${line}. ${
+      rule?.advice ?? 'Nothing from this transaction was committed; fix the cause and retry.'
+    }`;
+    return rule?.retryable
+      ? new RetryableWarehouseError(message, state, { cause: error })
+      : new PermanentWarehouseError(message, state, { cause: error });
+  }
+  const code = (error as PgLikeError | undefined)?.code;
+  if ((typeof code === 'string' && NETWORK_CODES.has(code)) || /Connection terminated/i.test(text)) {
+    return new RetryableWarehouseError(
+      `${context} could not reach PostgreSQL (${text}). Check that the server is running; the work is retried.`,
+      typeof code === 'string' ? code : 'ConnectionLost',
+      { cause: error },
+    );
+  }
+  return new PermanentWarehouseError(`${context} failed: ${text}`, undefined, { cause: error });
+}
+
+// `where` reads `COPY t, line 3, column c: "<value>"`: keep the position, drop the value.
+function copyLineOf(error: unknown): string {
+  const where = (error as PgLikeError | undefined)?.where;
+  if (typeof where !== 'string') return '';
+  const match = /COPY [^,]+, line (\d+)(?:, column ([^:]+))?/.exec(where);
+  if (!match) return '';
+  return ` (line ${match[1]}${match[2] ? `, column ${match[2]}` : ''})`;
+}

@@ -1,0 +1,151 @@
+import { describe, expect, it } from 'vitest';
+import { assertSameAccount, type ContextKey, parseContext } from '#infra/config.ts';
+import { ConfigError } from '#shared/config/validate.ts';
+
+const REQUIRED = {
+  projectId: '187520',
+  redshiftHost: 'analytics.c1abcdefghij.eu-west-1.redshift.amazonaws.com',
+  redshiftDatabase: 'dev',
+  redshiftUser: 'amplitude_export',
+};
+
+function parse(context: Record<string, unknown>) {
+  return parseContext((key: ContextKey) => context[key]);
+}
+
+function errorOf(context: Record<string, unknown>): string {
+  try {
+    parse(context);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('parseContext', () => {
+  it('applies the documented defaults when only the required keys are set', () => {
+    expect(parse(REQUIRED)).toEqual({
+      projectId: '187520',
+      feeds: ['events', 'merge_ids'],
+      landingPrefix: '',
+      redshift: {
+        endpoint: {
+          kind: 'cluster',
+          host: REQUIRED.redshiftHost,
+          clusterIdentifier: 'analytics',
+          region: 'eu-west-1',
+        },
+        port: 5439,
+        database: 'dev',
+        user: 'amplitude_export',
+      },
+      schema: 'amplitude',
+      batchIntervalMinutes: 5,
+      loadIntervalMinutes: 10,
+      backfillMaxConcurrency: 2,
+      stagingRetentionDays: 14,
+      quarantineRetentionDays: 90,
+      verifyOnDeploy: false,
+    });
+  });
+
+  it('reads cdk.json JSON values and -c strings alike', () => {
+    const fromJson = parse({
+      ...REQUIRED,
+      feeds: ['merge_ids'],
+      redshiftPort: 5440,
+      verifyOnDeploy: true,
+      redshiftSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rs-AbC123',
+    });
+    const fromFlags = parse({
+      ...REQUIRED,
+      feeds: 'merge_ids',
+      redshiftPort: '5440',
+      verifyOnDeploy: 'true',
+      redshiftSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rs-AbC123',
+    });
+    expect(fromFlags).toEqual(fromJson);
+    expect(fromJson.feeds).toEqual(['merge_ids']);
+    expect(fromJson.redshift.port).toBe(5440);
+    expect(fromJson.verifyOnDeploy).toBe(true);
+  });
+
+  it('keeps the optional keys it was given', () => {
+    const config = parse({
+      ...REQUIRED,
+      orgId: '4242',
+      landingBucket: 'acme-amplitude-export',
+      landingPrefix: 'amplitude/187520/',
+      alarmEmail: 'data@example.com',
+      schema: 'analytics_amplitude',
+    });
+    expect(config).toMatchObject({
+      orgId: '4242',
+      landingBucketName: 'acme-amplitude-export',
+      landingPrefix: 'amplitude/187520/',
+      alarmEmail: 'data@example.com',
+      schema: 'analytics_amplitude',
+    });
+  });
+
+  it.each([
+    [{ projectId: undefined }, /projectId is required/],
+    [{ redshiftHost: undefined }, /redshiftHost is required/],
+    [{ redshiftDatabase: undefined }, /redshiftDatabase is required/],
+    [{ redshiftUser: undefined }, /redshiftUser is required/],
+    [{ projectId: 'my-project' }, /projectId must be the numeric Amplitude project ID, got "my-project"/],
+    [{ orgId: 'acme' }, /orgId must be the numeric Amplitude organization ID/],
+    [
+      { feeds: 'events,users' },
+      /feeds must be a comma-separated list of events, merge_ids, got "events,users"/,
+    ],
+    [{ landingBucket: 's3://acme/amplitude' }, /landingBucket must be the bare bucket name.*landingPrefix/],
+    [{ landingBucket: 'Acme_Bucket' }, /landingBucket must be an S3 bucket name/],
+    [{ landingPrefix: '/amplitude' }, /landingPrefix must not start with "\/"/],
+    [{ redshiftHost: 'db.example.com' }, /redshiftHost is not an Amazon Redshift endpoint host/],
+    [{ redshiftPort: 80 }, /redshiftPort must be from 1150 to 65535, got 80/],
+    [{ redshiftPort: 'fast' }, /redshiftPort must be a whole number from 1150 to 65535, got "fast"/],
+    [{ redshiftDatabase: 'My-DB' }, /redshiftDatabase must be a lower-case database name/],
+    [{ redshiftUser: 'Amplitude User' }, /redshiftUser must be a lower-case identifier/],
+    [{ redshiftSecretArn: 'amplitude/redshift' }, /redshiftSecretArn must be the complete ARN/],
+    [
+      { redshiftSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rs' },
+      /redshiftSecretArn must be the complete ARN.*<name>-<6 characters>/,
+    ],
+    [{ schema: 'Amplitude' }, /schema must be a lower-case identifier/],
+    [{ batchIntervalMinutes: 0 }, /batchIntervalMinutes must be from 1 to 1440, got 0/],
+    [{ loadIntervalMinutes: '2.5' }, /loadIntervalMinutes must be a whole number from 1 to 1440/],
+    [{ backfillMaxConcurrency: 50 }, /backfillMaxConcurrency must be from 1 to 20, got 50/],
+    [{ alarmEmail: 'alerts' }, /alarmEmail must be an email address, got "alerts"/],
+    [{ stagingRetentionDays: 0 }, /stagingRetentionDays must be from 1 to 3650/],
+    [
+      { stagingRetentionDays: 30, quarantineRetentionDays: 7 },
+      /quarantineRetentionDays \(7\) must be at least stagingRetentionDays \(30\)/,
+    ],
+    [{ verifyOnDeploy: 'yes' }, /verifyOnDeploy must be true or false, got "yes"/],
+    [{ verifyOnDeploy: true }, /verifyOnDeploy needs redshiftSecretArn/],
+    [{ feeds: { events: true } }, /feeds must be comma-separated feeds to export/],
+  ])('rejects %o with a message naming the key and what is allowed', (override, message) => {
+    expect(errorOf({ ...REQUIRED, ...override })).toMatch(message);
+  });
+});
+
+describe('assertSameAccount', () => {
+  const serverless = parse({
+    ...REQUIRED,
+    redshiftHost: 'exports.123456789012.us-east-1.redshift-serverless.amazonaws.com',
+  });
+
+  it('refuses to deploy into another account than the workgroup', () => {
+    expect(() => assertSameAccount(serverless, '999999999999')).toThrow(
+      /workgroup in account 123456789012, but the deployment targets account 999999999999/,
+    );
+  });
+
+  it('accepts the same account, an unknown account and any provisioned cluster', () => {
+    expect(() => assertSameAccount(serverless, '123456789012')).not.toThrow();
+    expect(() => assertSameAccount(serverless, undefined)).not.toThrow();
+    expect(() => assertSameAccount(parse(REQUIRED), '999999999999')).not.toThrow();
+  });
+});

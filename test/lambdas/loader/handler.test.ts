@@ -1,0 +1,155 @@
+import { Readable } from 'node:stream';
+import {
+  BatchExecuteStatementCommand,
+  ExecuteStatementCommand,
+  RedshiftDataClient,
+} from '@aws-sdk/client-redshift-data';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { sdkStreamMixin } from '@smithy/util-stream';
+import type { Context } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ConfigError } from '#shared/config/validate.ts';
+
+const s3 = mockClient(S3Client);
+const redshift = mockClient(RedshiftDataClient);
+
+const ENVIRONMENT = {
+  AWS_REGION: 'eu-west-1',
+  PROJECT_ID: '777',
+  FEEDS: 'events,merge_ids',
+  STAGING_BUCKET: 'staging-bucket',
+  REDSHIFT_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:redshift-abc',
+  REDSHIFT_DATABASE: 'dev',
+  REDSHIFT_WORKGROUP_NAME: 'analytics',
+};
+
+const context = {
+  functionName: 'loader',
+  functionVersion: '1',
+  invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:loader',
+  memoryLimitInMB: '512',
+  awsRequestId: 'request-1',
+  getRemainingTimeInMillis: () => 14 * 60_000,
+} as unknown as Context;
+
+const saved = { ...process.env };
+let output: string[];
+
+beforeEach(() => {
+  vi.resetModules();
+  s3.reset();
+  redshift.reset();
+  process.env = { ...saved, ...ENVIRONMENT };
+  output = [];
+  const capture = (chunk: string | Uint8Array) => {
+    output.push(String(chunk));
+    return true;
+  };
+  vi.spyOn(process.stdout, 'write').mockImplementation(capture);
+  vi.spyOn(process.stderr, 'write').mockImplementation(capture);
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+  process.env = saved;
+});
+
+const loadHandler = async () => await import('#lambdas/loader/handler.ts');
+
+const manifest = {
+  entries: [
+    {
+      url: 's3://staging-bucket/staging/events/2024-03-01/ev-1/part-00000.csv.gz',
+      mandatory: true,
+      meta: { content_length: 10 },
+    },
+  ],
+  batch: {
+    batchId: 'ev-1',
+    feed: 'events',
+    projectId: '777',
+    source: 'live',
+    createdAt: '2024-03-01T10:00:00.000Z',
+    sourceKeys: ['777_2024-03-01_10#0.json.gz'],
+    lines: 1,
+    rowCount: 1,
+    duplicatesInBatch: 0,
+    quarantined: {},
+    adjusted: {},
+    bytesIn: 5,
+    bytesOut: 10,
+  },
+};
+
+describe('loader Lambda handler', () => {
+  it('fails at load time, naming the variable, when configuration is missing', async () => {
+    delete process.env.STAGING_BUCKET;
+    // Compared by name: each import after resetModules has its own copy of the class.
+    await expect(loadHandler()).rejects.toMatchObject({
+      name: ConfigError.name,
+      message: expect.stringMatching(/^STAGING_BUCKET is required/),
+    });
+  });
+
+  it('lists each feed once and issues no SQL when nothing is pending', async () => {
+    s3.on(ListObjectsV2Command).resolves({ Contents: [], IsTruncated: false });
+    const { handler } = await loadHandler();
+    const summary = await handler({}, context);
+    expect(summary.feeds.map((feed) => [feed.feed, feed.batchesPending])).toEqual([
+      ['events', 0],
+      ['merge_ids', 0],
+    ]);
+    expect(s3.commandCalls(ListObjectsV2Command).map((call) => call.args[0].input.Prefix)).toEqual([
+      'manifests/pending/events/',
+      'manifests/pending/merge_ids/',
+    ]);
+    expect(redshift.calls()).toHaveLength(0);
+    const lines = output.filter((line) => line.includes('loader run finished'));
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      level: 'INFO',
+      function: 'loader',
+      summary: { errors: [] },
+    });
+  });
+
+  it('throws after logging when a setup problem stops the load, so alarms fire', async () => {
+    // The general answer first: aws-sdk-client-mock lets later, narrower matchers win.
+    s3.on(ListObjectsV2Command).resolves({ Contents: [], IsTruncated: false });
+    s3.on(ListObjectsV2Command, { Prefix: 'manifests/pending/events/' }).resolves({
+      Contents: [
+        { Key: 'manifests/pending/events/ev-1.json', Size: 100, ETag: '"a"', LastModified: new Date() },
+      ],
+      IsTruncated: false,
+    });
+    s3.on(PutObjectCommand).resolves({ ETag: '"lease"' });
+    s3.on(DeleteObjectCommand).resolves({});
+    s3.on(GetObjectCommand, { Key: 'manifests/pending/events/ev-1.json' }).resolves({
+      Body: sdkStreamMixin(Readable.from([Buffer.from(JSON.stringify(manifest))])),
+    });
+    const denied = Object.assign(new Error('User is not authorized to access the secret'), {
+      name: 'AccessDeniedException',
+    });
+    redshift.on(ExecuteStatementCommand).rejects(denied);
+    const { handler, LoaderNeedsAttentionError } = await loadHandler();
+
+    const attempt = handler({}, context);
+    await expect(attempt).rejects.toBeInstanceOf(LoaderNeedsAttentionError);
+    await expect(attempt).rejects.toThrow(
+      /needs attention\. Loading stopped on a setup problem \[AccessDeniedException\]/,
+    );
+    expect(redshift.commandCalls(BatchExecuteStatementCommand)).toHaveLength(0);
+    const logged = output.filter((line) => line.includes('loader run needs attention'));
+    expect(logged).toHaveLength(1);
+    expect(JSON.parse(logged[0]!)).toMatchObject({
+      level: 'ERROR',
+      summary: { needsAttention: true, stoppedEarly: 'systemic-error', errors: [{ kind: 'systemic' }] },
+    });
+  });
+});

@@ -1,0 +1,152 @@
+import { describe, expect, it } from 'vitest';
+import { REDSHIFT_COPY_FORMAT_OPTIONS } from '#shared/format/csv.ts';
+import { EVENT_COLUMNS, MERGE_ID_COLUMNS } from '#shared/schema/columns.ts';
+import {
+  buildLoadStatements,
+  type LoadBatch,
+  type LoadStatementsInput,
+  loadedBatchesQuery,
+  loadResultQuery,
+  MAX_LOAD_STATEMENTS,
+} from '#shared/sql/load.ts';
+import { parseRedshiftCopy } from '#shared/warehouse/redshift-copy.ts';
+
+const batches = (count: number): LoadBatch[] =>
+  Array.from({ length: count }, (_, index) => ({
+    batchId: `b-${String(index).padStart(4, '0')}`,
+    source: index % 2 ? 'backfill' : 'live',
+    duplicatesInBatch: index,
+    quarantined: 2 * index,
+  }));
+
+const input = (overrides: Partial<LoadStatementsInput> = {}): LoadStatementsInput => ({
+  dialect: 'redshift',
+  schema: 'amplitude',
+  projectId: '123',
+  feed: 'events',
+  batches: batches(2),
+  copyManifestUrl: 's3://staging/manifests/copy/load-1.json',
+  copyRoleArn: 'arn:aws:iam::123456789012:role/copy',
+  loadId: 'load-1',
+  formatOptions: REDSHIFT_COPY_FORMAT_OPTIONS,
+  ...overrides,
+});
+
+describe('buildLoadStatements', () => {
+  it('keeps a fixed, small statement count whatever the number of batches', () => {
+    for (const dialect of ['redshift', 'postgres'] as const) {
+      const counts = [1, 2, 30, 500].map(
+        (count) => buildLoadStatements(input({ dialect, batches: batches(count) })).length,
+      );
+      expect(new Set(counts).size).toBe(1);
+      expect(counts[0]).toBeLessThanOrEqual(MAX_LOAD_STATEMENTS);
+      expect(MAX_LOAD_STATEMENTS).toBeLessThanOrEqual(15);
+    }
+  });
+
+  it('locks the ledger first, per dialect', () => {
+    expect(buildLoadStatements(input())[0]).toBe('LOCK "amplitude"."export_loads"');
+    expect(buildLoadStatements(input({ dialect: 'postgres' }))[0]).toBe(
+      'LOCK TABLE "amplitude"."export_loads" IN SHARE ROW EXCLUSIVE MODE',
+    );
+  });
+
+  it('writes the same COPY text for both dialects, which the local runner can parse', () => {
+    const redshiftCopy = buildLoadStatements(input()).find((sql) => sql.startsWith('COPY'));
+    const postgresCopy = buildLoadStatements(input({ dialect: 'postgres' })).find((sql) =>
+      sql.startsWith('COPY'),
+    );
+    expect(redshiftCopy).toBeDefined();
+    expect(postgresCopy).toBe(redshiftCopy);
+    const parsed = parseRedshiftCopy(redshiftCopy!);
+    expect(parsed).toMatchObject({
+      table: '"amplitude_export_stage"',
+      manifestUrl: 's3://staging/manifests/copy/load-1.json',
+      iamRole: 'arn:aws:iam::123456789012:role/copy',
+      gzip: true,
+    });
+    expect(parsed.columns).toEqual([...EVENT_COLUMNS.map((column) => `"${column.name}"`), '"_batch_id"']);
+    expect(redshiftCopy).toContain(`MANIFEST\n${REDSHIFT_COPY_FORMAT_OPTIONS}`);
+  });
+
+  it("uses the cluster's default role when no role ARN is given", () => {
+    const copy = buildLoadStatements(input({ copyRoleArn: undefined })).find((sql) => sql.startsWith('COPY'));
+    expect(parseRedshiftCopy(copy!).iamRole).toBe('default');
+  });
+
+  it('skips COPY when no batch has staged parts, and still writes the ledger', () => {
+    const statements = buildLoadStatements(input({ copyManifestUrl: undefined }));
+    expect(statements.some((sql) => sql.startsWith('COPY'))).toBe(false);
+    expect(statements.some((sql) => sql.startsWith('INSERT INTO "amplitude"."export_loads"'))).toBe(true);
+  });
+
+  it('stages the schema columns with dialect types plus the batch id', () => {
+    const create = buildLoadStatements(input({ dialect: 'postgres', feed: 'merge_ids' }))[1]!;
+    expect(create).toBe(
+      `CREATE TEMPORARY TABLE "amplitude_export_stage" (\n${MERGE_ID_COLUMNS.map(
+        (column) => `  "${column.name}" ${column.postgresType}`,
+      ).join(',\n')},\n  "_batch_id" character varying(128)\n)`,
+    );
+  });
+
+  it('de-duplicates on the feed key, pruned by the feed time column', () => {
+    const events = buildLoadStatements(input()).join('\n');
+    expect(events).toContain('PARTITION BY "uuid" ORDER BY "_batch_id"');
+    expect(events).toContain(
+      'USING "amplitude"."events_123"\nWHERE "events_123"."uuid" = "amplitude_export_stage_unique"."uuid"',
+    );
+    expect(events).toContain(
+      '"events_123"."event_time" BETWEEN (SELECT MIN("event_time") FROM "amplitude_export_stage_unique")',
+    );
+
+    const merges = buildLoadStatements(input({ feed: 'merge_ids' })).join('\n');
+    expect(merges).toContain('PARTITION BY "amplitude_id", "merged_amplitude_id" ORDER BY "_batch_id"');
+    expect(merges).toContain(
+      '"merge_ids_123"."amplitude_id" = "amplitude_export_stage_unique"."amplitude_id"\n  AND "merge_ids_123"."merged_amplitude_id" = "amplitude_export_stage_unique"."merged_amplitude_id"',
+    );
+    expect(merges).toContain('"merge_ids_123"."merge_event_time" BETWEEN');
+  });
+
+  it('writes one ledger row per batch with its literal figures', () => {
+    const ledger = buildLoadStatements(input({ batches: batches(3) })).find((sql) =>
+      sql.startsWith('INSERT INTO "amplitude"."export_loads"'),
+    )!;
+    expect(ledger.match(/CAST\('b-\d{4}' AS VARCHAR\(128\)\)/g)).toHaveLength(3);
+    expect(ledger).toContain(
+      "CAST('b-0002' AS VARCHAR(128)) AS batch_id, CAST('live' AS VARCHAR(16)) AS source, CAST(2 AS BIGINT) AS duplicates_in_batch, CAST(4 AS BIGINT) AS quarantined",
+    );
+    expect(ledger).toContain("'load-1'");
+    expect(ledger).toContain('WHERE b.batch_id NOT IN (SELECT "batch_id" FROM "amplitude"."export_loads")');
+  });
+
+  it('refuses bad input before writing any SQL', () => {
+    expect(() => buildLoadStatements(input({ batches: [] }))).toThrow(/at least one batch/);
+    expect(() =>
+      buildLoadStatements(input({ batches: [{ ...batches(1)[0]!, batchId: "x'; drop table y;--" }] })),
+    ).toThrow(/Invalid batch id/);
+    expect(() => buildLoadStatements(input({ batches: [...batches(1), ...batches(1)] }))).toThrow(
+      /listed twice/,
+    );
+    expect(() => buildLoadStatements(input({ loadId: 'Load 1' }))).toThrow(/Invalid load id/);
+    expect(() => buildLoadStatements(input({ schema: 'a"; drop table x;--' }))).toThrow(/Invalid schema/);
+    expect(() => buildLoadStatements(input({ copyManifestUrl: "s3://b/x'\\" }))).toThrow(/backslashes/);
+    expect(() => buildLoadStatements(input({ batches: [{ ...batches(1)[0]!, quarantined: 0.5 }] }))).toThrow(
+      /Invalid quarantined/,
+    );
+  });
+});
+
+describe('ledger queries', () => {
+  it('asks for many batch ids in one query', () => {
+    expect(loadedBatchesQuery('amplitude', ['a-1', 'b-2'])).toBe(
+      `SELECT "batch_id" FROM "amplitude"."export_loads" WHERE "batch_id" IN ('a-1', 'b-2')`,
+    );
+    expect(() => loadedBatchesQuery('amplitude', [])).toThrow(/at least one/);
+    expect(() => loadedBatchesQuery('amplitude', ["a') OR ('1'='1"])).toThrow(/Invalid batch id/);
+  });
+
+  it('reads back the rows of one load', () => {
+    expect(loadResultQuery('amplitude', 'load-1')).toContain(`WHERE "load_id" = 'load-1'`);
+    expect(() => loadResultQuery('amplitude', "x' OR '1'='1")).toThrow(/Invalid load id/);
+  });
+});
