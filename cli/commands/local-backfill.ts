@@ -1,0 +1,185 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { synthesizeBackfillDefinition } from '#infra/constructs/backfill-definition.ts';
+import type { PipelineSettings } from '#shared/config/pipeline.ts';
+import { type ChunkProgress, runBackfillLocally } from '#shared/pipeline/backfill-local.ts';
+import type { Clock } from '#shared/pipeline/clock.ts';
+import { ensureWarehouseObjects } from '#shared/pipeline/loader.ts';
+import type { ObjectStore } from '#shared/storage/object-store.ts';
+import type { SqlRunner } from '#shared/warehouse/sql-runner.ts';
+import { type CliIo, type Command, UsageError } from '../io.ts';
+
+const HELP = `Usage: redshift-export local backfill --start DATE --end DATE [options]
+
+Loads a range of hours of the landing folder exactly once, with the backfill state machine
+(the definition the CDK stack deploys) run on this machine: the range is split into chunks,
+each chunk is staged and loaded with the live loader's transaction, and a report is printed
+as JSON. Progress goes to stderr. The exit code is 1 when a chunk failed; running the same
+range again retries it, and chunks already loaded add nothing.
+
+Options:
+  --start DATE           first day (2026-01-01) or hour (2026-01-01T05), UTC, included
+  --end DATE             last day or hour, UTC, included
+  --chunk-hours N        hours per chunk, 1 to 168 (default 24)
+  --max-concurrency N    chunks loading at once (default 2)
+  --feeds LIST           events,merge_ids (default both)
+  --home DIR             local state: object store, embedded PostgreSQL data (default .local)
+  --landing DIR          Amplitude S3-export files (default <home>/landing)
+  --database-url URL     use this PostgreSQL instead of the embedded one
+  --project-id N         Amplitude project ID (default: inferred from the landing file names)
+  --org-id N             take merged-ID files of this org only (default: any)
+  --schema S             warehouse schema (default amplitude)
+`;
+
+export interface LocalBackfillOptions {
+  /** The staging store (the local runner's object store). */
+  readonly store: ObjectStore;
+  readonly landing: ObjectStore;
+  readonly runner: SqlRunner;
+  readonly settings: PipelineSettings;
+  readonly start: string;
+  readonly end: string;
+  /** @default - every feed of `settings` */
+  readonly feeds?: readonly string[];
+  /** @default 24 */
+  readonly chunkHours?: number;
+  /** @default 2 */
+  readonly maxConcurrency?: number;
+  readonly clock?: Clock;
+}
+
+/**
+ * Runs one backfill execution locally and prints its report. Returns the exit code: 0 when
+ * every chunk loaded (or had nothing to load), 1 when a chunk failed, 2 for invalid input.
+ */
+export async function runLocalBackfill(options: LocalBackfillOptions, io: CliIo): Promise<number> {
+  const { settings } = options;
+  await ensureWarehouseObjects(options.runner, settings);
+  const machine = synthesizeBackfillDefinition({
+    settings: {
+      projectId: settings.projectId,
+      ...(settings.orgId !== undefined ? { orgId: settings.orgId } : {}),
+      feeds: settings.feeds,
+      schema: settings.schema,
+      landingPrefix: settings.landingPrefix,
+    },
+    ...(options.maxConcurrency !== undefined ? { maxConcurrency: options.maxConcurrency } : {}),
+  });
+  const input = {
+    start: options.start,
+    end: options.end,
+    ...(options.feeds ? { feeds: options.feeds } : {}),
+    ...(options.chunkHours !== undefined ? { chunkHours: options.chunkHours } : {}),
+  };
+  const result = await runBackfillLocally({
+    machine,
+    landing: options.landing,
+    staging: options.store,
+    runner: options.runner,
+    settings,
+    input,
+    ...(options.clock ? { clock: options.clock } : {}),
+    onChunk: (progress) => io.stderr(`${progressLine(progress)}\n`),
+  });
+  if (result.error === 'BackfillInputError') {
+    io.stderr(`redshift-export local backfill: ${result.cause}\n`);
+    return 2;
+  }
+  if (result.report) io.stdout(`${JSON.stringify(result.report, null, 2)}\n`);
+  if (result.status === 'SUCCEEDED') {
+    io.stderr(`${(result.output as { message?: string } | undefined)?.message ?? 'Backfill done.'}\n`);
+    return 0;
+  }
+  io.stderr(`Backfill ${result.executionName} failed (${result.error}): ${result.cause}\n`);
+  return 1;
+}
+
+function progressLine({ index, total, outcome, durationMs }: ChunkProgress): string {
+  const where = `[${index}/${total}] ${outcome.feed} ${outcome.startHour}..${outcome.endHour}`;
+  const seconds = `${(durationMs / 1000).toFixed(1)} s`;
+  switch (outcome.status) {
+    case 'loaded':
+      return `${where}: loaded, ${outcome.rowsStaged ?? 0} rows staged from ${outcome.files ?? 0} files (${seconds})`;
+    case 'empty':
+      return `${where}: no files (${seconds})`;
+    default:
+      return `${where}: FAILED ${outcome.error ?? ''}: ${outcome.cause ?? ''} (${seconds})`;
+  }
+}
+
+const OPTIONS = {
+  start: { type: 'string' },
+  end: { type: 'string' },
+  'chunk-hours': { type: 'string' },
+  'max-concurrency': { type: 'string' },
+  feeds: { type: 'string' },
+  home: { type: 'string' },
+  landing: { type: 'string' },
+  'database-url': { type: 'string' },
+  'project-id': { type: 'string' },
+  'org-id': { type: 'string' },
+  schema: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** `redshift-export local backfill ...` */
+export const run: Command = async (argv, io) => {
+  let values: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true }>>['values'];
+  try {
+    values = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message}\n\n${HELP}`);
+  }
+  if (values.help) {
+    io.stdout(HELP);
+    return 0;
+  }
+  if (!values.start || !values.end) {
+    throw new UsageError(
+      `--start and --end are required (days such as 2026-01-01 or hours such as 2026-01-01T05).\n\n${HELP}`,
+    );
+  }
+  const chunkHours = wholeNumber(values['chunk-hours'], '--chunk-hours', 1, 168);
+  const maxConcurrency = wholeNumber(values['max-concurrency'], '--max-concurrency', 1, 40);
+  const { openLocalContext } = await import('./local.ts');
+  const home = resolve(io.cwd, values.home ?? '.local');
+  const context = await openLocalContext(
+    {
+      home,
+      landingDir: resolve(io.cwd, values.landing ?? resolve(home, 'landing')),
+      databaseUrl: values['database-url'],
+      projectId: values['project-id'],
+      orgId: values['org-id'],
+      feeds: values.feeds,
+      schema: values.schema,
+    },
+    io,
+  );
+  try {
+    return await runLocalBackfill(
+      {
+        store: context.staging,
+        landing: context.landing,
+        runner: context.runner,
+        settings: context.settings,
+        start: values.start,
+        end: values.end,
+        ...(chunkHours !== undefined ? { chunkHours } : {}),
+        ...(maxConcurrency !== undefined ? { maxConcurrency } : {}),
+      },
+      io,
+    );
+  } finally {
+    await context.close();
+  }
+};
+
+function wholeNumber(text: string | undefined, flag: string, min: number, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text.trim()) || Number(text) < min || Number(text) > max) {
+    throw new UsageError(
+      `${flag} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}.`,
+    );
+  }
+  return Number(text);
+}

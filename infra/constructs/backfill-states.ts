@@ -1,0 +1,41 @@
+/**
+ * State names of the backfill state machine. They are what the console shows, so they read
+ * as sentences; tests and the local runner refer to them through this object.
+ */
+export const BACKFILL_STATES = {
+  plan: 'Plan chunks',
+  readInputError: 'Read input error',
+  rejectInput: 'Invalid input',
+  chunks: 'Load chunks',
+  startChunk: 'Start chunk',
+  prepare: 'Prepare chunk',
+  anythingToLoad: 'Anything to load?',
+  load: 'Start load',
+  waitForLoad: 'Wait for load',
+  describeLoad: 'Check load',
+  loadStatus: 'Load finished?',
+  readLoadError: 'Read load error',
+  retryLoad: 'Conflict with another load?',
+  nextAttempt: 'Next load attempt',
+  backOff: 'Back off before reloading',
+  chunkLoaded: 'Chunk loaded',
+  chunkEmpty: 'Chunk empty',
+  loadFailed: 'Chunk load failed',
+  loadAborted: 'Chunk load aborted',
+  chunkFailed: 'Chunk failed',
+  summarize: 'Summarize',
+  anyChunkFailed: 'Any chunk failed?',
+  failed: 'Backfill failed',
+  succeeded: 'Backfill done',
+} as const;
+
+/**
+ * `StringMatches` patterns of a FAILED load's error that mean "lost a race with a concurrent
+ * transaction", which a later attempt fixes: Redshift's serializable isolation violation
+ * (error 1023), PostgreSQL's serialization failure (SQLSTATE 40001) and a deadlock.
+ */
+export const LOAD_CONFLICT_PATTERNS = [
+  '*erializable isolation*',
+  '*could not serialize access*',
+  '*deadlock detected*',
+];

@@ -1,0 +1,41 @@
+import { S3Client } from '@aws-sdk/client-s3';
+import type { Context } from 'aws-lambda';
+import { ENV, pipelineSettingsFrom } from '#shared/config/pipeline.ts';
+import { requireString } from '#shared/config/validate.ts';
+import { runInvocation } from '#shared/observability/invocation.ts';
+import { SERVICES } from '#shared/observability/metric-names.ts';
+import { createObservability, traceClient } from '#shared/observability/powertools.ts';
+import { backfillPrepareRunSummary, logRunSummary } from '#shared/observability/run-summary.ts';
+import { type PreparedChunk, type PrepareEvent, prepareChunk } from '#shared/pipeline/backfill-prepare.ts';
+import { systemClock } from '#shared/pipeline/clock.ts';
+import { S3ObjectStore } from '#shared/storage/s3-store.ts';
+
+// Built once per container, so configuration errors fail the first invocation loudly.
+const observability = createObservability({ service: SERVICES.backfill, component: 'backfill-prepare' });
+const settings = pipelineSettingsFrom(process.env);
+const s3 = traceClient(observability, new S3Client({}));
+const landing = new S3ObjectStore({
+  client: s3,
+  bucket: requireString(process.env, ENV.landingBucket, 'the bucket Amplitude exports into'),
+});
+const staging = new S3ObjectStore({
+  client: s3,
+  bucket: requireString(
+    process.env,
+    ENV.stagingBucket,
+    'the bucket for staged parts, manifests and backfill files',
+  ),
+});
+
+/** One chunk of the Distributed Map: stage its files and return its load transaction. */
+export async function handler(event: PrepareEvent, context: Context): Promise<PreparedChunk> {
+  const correlation = { runId: event?.chunk?.runId, chunkId: event?.chunk?.chunkId };
+  return runInvocation(observability, context, { kind: 'backfill-prepare', correlation }, async () => {
+    const prepared = await prepareChunk(
+      { landing, staging, settings, dialect: 'redshift', clock: systemClock },
+      event,
+    );
+    logRunSummary(observability.logger, backfillPrepareRunSummary(event.chunk, prepared, event.attempt));
+    return prepared;
+  });
+}

@@ -1,0 +1,68 @@
+import { RedshiftDataClient } from '@aws-sdk/client-redshift-data';
+import { S3Client } from '@aws-sdk/client-s3';
+import type { Context } from 'aws-lambda';
+import { ENV, pipelineSettingsFrom } from '#shared/config/pipeline.ts';
+import { optionalString, requireString } from '#shared/config/validate.ts';
+import { backfillQuarantineReasons, readBackfillReport } from '#shared/observability/backfill-reasons.ts';
+import { runInvocation } from '#shared/observability/invocation.ts';
+import { SERVICES } from '#shared/observability/metric-names.ts';
+import { createObservability, traceClient } from '#shared/observability/powertools.ts';
+import { recordBackfillRun } from '#shared/observability/run-metrics.ts';
+import { backfillSummarizeRunSummary, logRunSummary } from '#shared/observability/run-summary.ts';
+import {
+  type BackfillSummary,
+  type SummarizeEvent,
+  summarizeBackfill,
+} from '#shared/pipeline/backfill-summarize.ts';
+import { systemClock } from '#shared/pipeline/clock.ts';
+import { S3ObjectStore } from '#shared/storage/s3-store.ts';
+import { RedshiftDataApiRunner } from '#shared/warehouse/redshift-data.ts';
+
+// Built once per container, so configuration errors fail the first invocation loudly.
+const observability = createObservability({ service: SERVICES.backfill, component: 'backfill-summarize' });
+const settings = pipelineSettingsFrom(process.env);
+const store = new S3ObjectStore({
+  client: traceClient(observability, new S3Client({})),
+  bucket: requireString(
+    process.env,
+    ENV.stagingBucket,
+    'the bucket for staged parts, manifests and backfill files',
+  ),
+});
+const clusterIdentifier = optionalString(process.env, ENV.clusterIdentifier);
+const runner = new RedshiftDataApiRunner({
+  client: traceClient(observability, new RedshiftDataClient({})),
+  database: requireString(process.env, ENV.database, 'the Redshift database'),
+  secretArn: requireString(process.env, ENV.secretArn, 'the ARN of the Redshift credentials secret'),
+  target: clusterIdentifier
+    ? { clusterIdentifier }
+    : {
+        workgroupName: requireString(
+          process.env,
+          ENV.workgroupName,
+          `the Serverless workgroup (or ${ENV.clusterIdentifier} for a provisioned cluster)`,
+        ),
+      },
+  statementName: 'amplitude-export-backfill-summary',
+});
+
+/**
+ * Last state of the backfill: the report, the metrics, and the verdict the state machine
+ * reads. A `RetryableWarehouseError` (the ledger query) is retried by the state machine.
+ */
+export async function handler(event: SummarizeEvent, context: Context): Promise<BackfillSummary> {
+  const correlation = { runId: event?.plan?.runId };
+  return runInvocation(observability, context, { kind: 'backfill-summarize', correlation }, async () => {
+    const summary = await summarizeBackfill(
+      { store, runner, schema: settings.schema, clock: systemClock },
+      event,
+    );
+    const reasons = await backfillQuarantineReasons(
+      store,
+      await readBackfillReport(store, summary.reportKey),
+    );
+    recordBackfillRun(observability.metrics, summary, reasons);
+    logRunSummary(observability.logger, backfillSummarizeRunSummary(summary));
+    return summary;
+  });
+}

@@ -1,0 +1,79 @@
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { Context } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+
+const s3 = mockClient(S3Client);
+
+const context = {
+  functionName: 'backfill-plan',
+  functionVersion: '1',
+  invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:backfill-plan',
+  memoryLimitInMB: '512',
+  awsRequestId: 'request-1',
+  getRemainingTimeInMillis: () => 60_000,
+} as unknown as Context;
+
+const saved = { ...process.env };
+
+beforeEach(() => {
+  vi.resetModules();
+  s3.reset();
+  process.env = {
+    ...saved,
+    AWS_REGION: 'eu-west-1',
+    PROJECT_ID: '777',
+    FEEDS: 'events',
+    STAGING_BUCKET: 'staging-bucket',
+  };
+  vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+  vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+  process.env = saved;
+});
+
+const loadHandler = async () => (await import('#lambdas/backfill-plan/handler.ts')).handler;
+
+describe('backfill plan Lambda handler', () => {
+  it('writes the chunk list to the staging bucket and returns the plan', async () => {
+    s3.on(PutObjectCommand).resolves({ ETag: '"e1"' });
+    const handler = await loadHandler();
+
+    const plan = await handler(
+      { request: { start: '2026-01-01', end: '2026-01-02' }, executionName: 'jan' },
+      context,
+    );
+
+    expect(plan).toMatchObject({
+      runId: 'jan',
+      feeds: ['events'],
+      chunkCount: 2,
+      chunksKey: 'backfill/runs/jan/chunks.json',
+    });
+    const puts = s3.commandCalls(PutObjectCommand);
+    expect(puts).toHaveLength(1);
+    expect(puts[0]?.args[0].input).toMatchObject({
+      Bucket: 'staging-bucket',
+      Key: 'backfill/runs/jan/chunks.json',
+    });
+  });
+
+  it('throws BackfillInputError by name, so the state machine catches it, and writes nothing', async () => {
+    const handler = await loadHandler();
+
+    await expect(
+      handler(
+        { request: { start: '2026-01-01', end: '2026-01-01', feeds: ['merge_ids'] }, executionName: 'x' },
+        context,
+      ),
+    ).rejects.toMatchObject({
+      name: 'BackfillInputError',
+      message: expect.stringMatching(
+        /^Feed "merge_ids" is not exported by this deployment \(its feeds: events\)/,
+      ),
+    });
+    expect(s3.commandCalls(PutObjectCommand)).toHaveLength(0);
+  });
+});
