@@ -11,6 +11,22 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: 'write sample Amplitude S3-export files',
     load: async () => (await import('./commands/sample.ts')).run,
   },
+  backfill: {
+    summary: 'start (and with --wait follow) a backfill of a date range on a deployed stack',
+    load: async () => (await import('./commands/aws-backfill.ts')).run,
+  },
+  status: {
+    summary: 'pending and failed batches, last loads, freshness and running backfills of a deployed stack',
+    load: async () => (await import('./commands/aws-status.ts')).run,
+  },
+  verify: {
+    summary: "run the deployed stack's verify check (credentials, role, tables, a test COPY)",
+    load: async () => (await import('./commands/aws-verify.ts')).run,
+  },
+  pull: {
+    summary: 'pull hours from the Amplitude Export API into a landing folder',
+    load: async () => (await import('./commands/pull.ts')).run,
+  },
   'setup-sql': {
     summary: 'print the SQL an admin runs once (schema, tables, ledger, user, grants)',
     load: async () => (await import('./commands/setup-sql.ts')).run,

@@ -1,6 +1,7 @@
 import { Aws, CfnOutput, Duration, Fn, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { RedshiftEndpoint } from '#shared/config/redshift-host.ts';
+import { STACK_OUTPUTS } from '#shared/config/stack-outputs.ts';
 import type { DeploymentConfig } from './config.ts';
 import { Backfill } from './constructs/backfill.ts';
 import { Monitoring } from './constructs/monitoring.ts';
@@ -90,7 +91,7 @@ export class AmplitudeRedshiftExportStack extends Stack {
   private outputs(config: DeploymentConfig): void {
     const copyRoleArn = this.storage.copyRole.roleArn;
     const consoleUrl = `https://${Aws.REGION}.console.${Aws.URL_SUFFIX}`;
-    new CfnOutput(this, 'StagingBucketName', {
+    new CfnOutput(this, STACK_OUTPUTS.stagingBucket, {
       description: 'Bucket with staged batches, manifests, quarantine and backfill reports',
       value: this.storage.stagingBucket.bucketName,
     });
@@ -98,7 +99,7 @@ export class AmplitudeRedshiftExportStack extends Stack {
       description: "Bucket the pipeline reads Amplitude's export files from",
       value: this.storage.landingBucket.bucketName,
     });
-    new CfnOutput(this, 'RedshiftSecretArn', {
+    new CfnOutput(this, STACK_OUTPUTS.secretArn, {
       description: this.storage.secretCreated
         ? 'Secret with the Redshift credentials: replace the generated password with the real one and delete the passwordIsPlaceholder key'
         : 'Secret with the Redshift credentials (yours)',
@@ -135,7 +136,7 @@ export class AmplitudeRedshiftExportStack extends Stack {
         ' --cli-read-timeout 300 verify.json && cat verify.json',
       ]),
     });
-    new CfnOutput(this, 'BackfillStateMachineArn', {
+    new CfnOutput(this, STACK_OUTPUTS.backfillStateMachine, {
       description: 'Start a backfill with input {"start":"2026-01-01","end":"2026-01-31"}',
       value: this.backfill.stateMachine.stateMachineArn,
     });
@@ -146,6 +147,35 @@ export class AmplitudeRedshiftExportStack extends Stack {
     new CfnOutput(this, 'DashboardUrl', {
       description: 'CloudWatch dashboard of the export',
       value: `${consoleUrl}/cloudwatch/home?region=${Aws.REGION}#dashboards:name=${this.monitoring.dashboard.dashboardName}`,
+    });
+    new CfnOutput(this, STACK_OUTPUTS.verifyFunction, {
+      description: 'Verify function (`npx redshift-export verify --stack <this stack>` invokes it)',
+      value: this.pipeline.verify.function.functionName,
+    });
+    new CfnOutput(this, STACK_OUTPUTS.database, {
+      description: 'Redshift database the pipeline loads into',
+      value: config.redshift.database,
+    });
+    const endpoint = config.redshift.endpoint;
+    if (endpoint.kind === 'cluster') {
+      new CfnOutput(this, STACK_OUTPUTS.clusterIdentifier, {
+        description: 'Provisioned cluster the Data API statements run on',
+        value: endpoint.clusterIdentifier,
+      });
+    } else {
+      new CfnOutput(this, STACK_OUTPUTS.workgroupName, {
+        description: 'Serverless workgroup the Data API statements run on',
+        value: endpoint.workgroupName,
+      });
+    }
+    new CfnOutput(this, STACK_OUTPUTS.schema, { description: 'Schema of the tables', value: config.schema });
+    new CfnOutput(this, STACK_OUTPUTS.projectId, {
+      description: 'Amplitude project ID',
+      value: config.projectId,
+    });
+    new CfnOutput(this, STACK_OUTPUTS.feeds, {
+      description: 'Feeds exported',
+      value: config.feeds.join(','),
     });
     new CfnOutput(this, 'AlarmTopicArn', {
       description: 'SNS topic the alarms publish to; subscribe more endpoints here',

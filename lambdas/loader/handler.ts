@@ -1,13 +1,18 @@
-import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { RedshiftDataClient } from '@aws-sdk/client-redshift-data';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { ENV, pipelineSettingsFrom } from '#shared/config/pipeline.ts';
 import { optionalString, requireString } from '#shared/config/validate.ts';
-import { DIMENSIONS, METRICS } from '#shared/observability/metric-names.ts';
+import { runInvocation } from '#shared/observability/invocation.ts';
+import { SERVICES } from '#shared/observability/metric-names.ts';
+import { type PendingBatchStats, pendingBatchStats } from '#shared/observability/pending.ts';
+import { createObservability, traceClient } from '#shared/observability/powertools.ts';
+import { sanitizeText } from '#shared/observability/redact.ts';
+import { recordLoaderRun } from '#shared/observability/run-metrics.ts';
+import { loaderRunSummary, logRunSummary } from '#shared/observability/run-summary.ts';
 import { systemClock } from '#shared/pipeline/clock.ts';
 import { type LoaderSummary, runLoader } from '#shared/pipeline/loader.ts';
+import type { Feed } from '#shared/schema/columns.ts';
 import { S3ObjectStore } from '#shared/storage/s3-store.ts';
 import { RedshiftDataApiRunner } from '#shared/warehouse/redshift-data.ts';
 
@@ -31,16 +36,15 @@ export class LoaderNeedsAttentionError extends Error {
 }
 
 // Built once per container, so configuration errors fail the first invocation loudly.
-const logger = new Logger({ persistentKeys: { function: 'loader' } });
-const metrics = new Metrics();
+const observability = createObservability({ service: SERVICES.loader });
 const settings = pipelineSettingsFrom(process.env);
 const store = new S3ObjectStore({
-  client: new S3Client({}),
+  client: traceClient(observability, new S3Client({})),
   bucket: requireString(process.env, ENV.stagingBucket, 'the bucket for staged parts, manifests and state'),
 });
 const clusterIdentifier = optionalString(process.env, ENV.clusterIdentifier);
 const runner = new RedshiftDataApiRunner({
-  client: new RedshiftDataClient({}),
+  client: traceClient(observability, new RedshiftDataClient({})),
   database: requireString(process.env, ENV.database, 'the Redshift database'),
   secretArn: requireString(process.env, ENV.secretArn, 'the ARN of the Redshift credentials secret'),
   target: clusterIdentifier
@@ -57,38 +61,37 @@ const runner = new RedshiftDataApiRunner({
 
 /** Scheduled by EventBridge; the event carries nothing the loader needs. */
 export async function handler(_event: unknown, context: Context): Promise<LoaderSummary> {
-  logger.addContext(context);
-  const budgetMs = Math.max(MIN_BUDGET_MS, context.getRemainingTimeInMillis() - BUDGET_MARGIN_MS);
-  const summary = await runLoader({ store, runner, settings, clock: systemClock, budgetMs });
-  publishMetrics(summary);
-
-  if (summary.skipped) logger.info('loader skipped: another run holds the lease', { summary });
-  else if (summary.needsAttention) logger.error('loader run needs attention', { summary });
-  else if (summary.errors.length > 0) logger.warn('loader run finished with retryable errors', { summary });
-  else logger.info('loader run finished', { summary });
-
-  if (summary.needsAttention) throw new LoaderNeedsAttentionError(attentionMessage(summary));
+  const summary = await runInvocation(observability, context, { kind: 'loader' }, async () => {
+    const budgetMs = Math.max(MIN_BUDGET_MS, context.getRemainingTimeInMillis() - BUDGET_MARGIN_MS);
+    const result = await runLoader({ store, runner, settings, clock: systemClock, budgetMs });
+    observability.logger.appendKeys({ runId: result.runId });
+    const pending = await backlog(result);
+    recordLoaderRun(observability.metrics, result, pending);
+    logRunSummary(observability.logger, loaderRunSummary(result, pending));
+    return result;
+  });
+  // Thrown after the invocation's summary line, which already says needs_attention.
+  if (summary.needsAttention) throw new LoaderNeedsAttentionError(sanitizeText(attentionMessage(summary)));
   return summary;
 }
 
-function publishMetrics(summary: LoaderSummary): void {
-  if (summary.skipped) return;
-  for (const feed of summary.feeds) {
-    metrics.addDimension(DIMENSIONS.feed, feed.feed);
-    metrics.addMetric(METRICS.rowsLoaded, MetricUnit.Count, feed.rowsLoaded);
-    metrics.addMetric(METRICS.duplicatesSkipped, MetricUnit.Count, feed.duplicatesSkipped);
-    metrics.addMetric(METRICS.batchesPending, MetricUnit.Count, feed.batchesPending);
-    metrics.addMetric(
-      METRICS.loadFailures,
-      MetricUnit.Count,
-      summary.errors.filter((error) => error.feed === feed.feed).length,
-    );
-    for (const load of feed.loads)
-      metrics.addMetric(METRICS.loadDurationMs, MetricUnit.Milliseconds, load.durationMs);
-    if (feed.freshnessSeconds !== undefined) {
-      metrics.addMetric(METRICS.freshnessSeconds, MetricUnit.Seconds, feed.freshnessSeconds);
-    }
-    metrics.publishStoredMetrics();
+/**
+ * The backlog after the run, for the pending-age alarm. A run that left nothing pending needs
+ * no listing; when the listing fails, the run's own count is reported without an age.
+ */
+async function backlog(
+  summary: LoaderSummary,
+): Promise<Partial<Record<Feed, PendingBatchStats>> | undefined> {
+  if (!summary.skipped && summary.feeds.every((feed) => feed.batchesPending === 0)) {
+    return Object.fromEntries(summary.feeds.map((feed) => [feed.feed, { count: 0 }]));
+  }
+  try {
+    return await pendingBatchStats(store, settings.feeds, systemClock);
+  } catch (error) {
+    observability.logger.warn('could not list the pending batches; their age is not reported this run', {
+      error,
+    });
+    return undefined;
   }
 }
 

@@ -1,10 +1,13 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import { RedshiftDataClient } from '@aws-sdk/client-redshift-data';
 import { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
+import type { CloudFormationCustomResourceEvent, Context } from 'aws-lambda';
 import { ENV, pipelineSettingsFrom } from '#shared/config/pipeline.ts';
 import { ConfigError, optionalString, requireString } from '#shared/config/validate.ts';
+import { runInvocation } from '#shared/observability/invocation.ts';
+import { SERVICES } from '#shared/observability/metric-names.ts';
+import { createObservability, traceClient } from '#shared/observability/powertools.ts';
+import { logRunSummary, verifyRunSummary } from '#shared/observability/run-summary.ts';
 import { systemClock } from '#shared/pipeline/clock.ts';
 import { S3ObjectStore } from '#shared/storage/s3-store.ts';
 import { runVerify, type VerifyReport } from '#shared/verify/verify.ts';
@@ -13,53 +16,65 @@ import { RedshiftDataApiRunner, type RedshiftTarget } from '#shared/warehouse/re
 /** Key of a stack-created secret whose password is still the generated one (infra/constructs/storage.ts). */
 const PLACEHOLDER_KEY = 'passwordIsPlaceholder';
 
-const logger = new Logger({
-  serviceName: 'amplitude-redshift-export',
-  persistentKeys: { function: 'verify' },
-});
+const observability = createObservability({ service: SERVICES.verify });
 const settings = pipelineSettingsFrom(process.env);
 const secretArn = requireString(process.env, ENV.secretArn, 'the ARN of the Redshift credentials secret');
 const store = new S3ObjectStore({
-  client: new S3Client({}),
+  client: traceClient(observability, new S3Client({})),
   bucket: requireString(process.env, ENV.stagingBucket, 'the staging bucket'),
 });
 const database = requireString(process.env, ENV.database, 'the Redshift database');
 const runner = new RedshiftDataApiRunner({
-  client: new RedshiftDataClient({}),
+  client: traceClient(observability, new RedshiftDataClient({})),
   database,
   secretArn,
   target: targetFromEnv(),
   statementName: 'amplitude-export-verify',
 });
-const secrets = new SecretsManagerClient({});
+const secrets = traceClient(observability, new SecretsManagerClient({}));
 
 /**
  * Invoked by hand (any event: returns the report) or as a CloudFormation custom resource
  * during deploy (throws when a check fails, which fails the deploy with the fixes).
  */
-export async function handler(event: unknown): Promise<VerifyReport | { PhysicalResourceId: string }> {
+export async function handler(
+  event: unknown,
+  context?: Context,
+): Promise<VerifyReport | { PhysicalResourceId: string }> {
   const custom = isCustomResourceEvent(event) ? event : undefined;
   if (custom?.RequestType === 'Delete') return { PhysicalResourceId: custom.PhysicalResourceId };
 
-  const secret = await secretFacts();
-  const report = await runVerify({
-    store,
-    runner,
-    settings,
-    clock: systemClock,
-    secret: { passwordIsPlaceholder: secret.passwordIsPlaceholder },
-    setupSqlCommand: [
-      'npx redshift-export setup-sql --dialect redshift',
-      `--schema ${settings.schema}`,
-      `--project-id ${settings.projectId}`,
-      ...(secret.username ? [`--user ${secret.username}`] : []),
-      `--database ${database}`,
-      `--feeds ${settings.feeds.join(',')}`,
-      ...(settings.copyRoleArn ? [`--copy-role-arn ${settings.copyRoleArn}`] : []),
-    ].join(' '),
-  });
-  logger.info(report.ok ? 'verify passed' : 'verify failed', { report });
+  const runId = context?.awsRequestId ?? `verify-${Date.now()}`;
+  const report = await runInvocation(
+    observability,
+    context,
+    { kind: 'verify', correlation: { runId } },
+    async () => {
+      const secret = await secretFacts();
+      const result = await runVerify({
+        store,
+        runner,
+        settings,
+        clock: systemClock,
+        secret: { passwordIsPlaceholder: secret.passwordIsPlaceholder },
+        setupSqlCommand: [
+          'npx redshift-export setup-sql --dialect redshift',
+          `--schema ${settings.schema}`,
+          `--project-id ${settings.projectId}`,
+          ...(secret.username ? [`--user ${secret.username}`] : []),
+          `--database ${database}`,
+          `--feeds ${settings.feeds.join(',')}`,
+          ...(settings.copyRoleArn ? [`--copy-role-arn ${settings.copyRoleArn}`] : []),
+        ].join(' '),
+      });
+      // The checks say what was found and what to fix, never a password or a row value.
+      observability.logger.info(result.ok ? 'verify passed' : 'verify failed', { report: result });
+      logRunSummary(observability.logger, verifyRunSummary(result, runId));
+      return result;
+    },
+  );
   if (!custom) return report;
+  // Thrown outside the invocation: the deploy shows this message, fixes included, as written.
   if (!report.ok) {
     const failures = report.checks
       .filter((check) => !check.ok)

@@ -1,6 +1,7 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ENV } from '#shared/config/pipeline.ts';
+import { STACK_OUTPUTS } from '#shared/config/stack-outputs.ts';
 import { METRIC_NAMESPACE, METRICS } from '#shared/observability/metric-names.ts';
 import { CALLER_USERID, CLUSTER_CONTEXT, resourcesOf, SERVERLESS_CONTEXT, synthesize } from './synth.ts';
 
@@ -516,8 +517,16 @@ describe('outputs', () => {
         'SetupSqlCommand',
         'StagingBucketName',
         'VerifyCommand',
+        'VerifyFunctionName',
+        'RedshiftDatabase',
+        'RedshiftClusterIdentifier',
+        'WarehouseSchema',
+        'ProjectId',
+        'Feeds',
       ].sort(),
     );
+    expect(outputs.RedshiftClusterIdentifier?.Value).toBe('analytics');
+    expect(outputs.Feeds?.Value).toBe('events,merge_ids');
     const copyRoleArn = { 'Fn::GetAtt': [idOf(cluster, 'AWS::IAM::Role', 'StorageCopyRole'), 'Arn'] };
     expect(outputs.AssociateCopyRoleCommand?.Value).toEqual({
       'Fn::Join': [
@@ -539,6 +548,20 @@ describe('outputs', () => {
     });
     expect(JSON.stringify(outputs.BackfillConsoleUrl?.Value)).toContain('#/statemachines/view/');
     expect(JSON.stringify(outputs.DashboardUrl?.Value)).toContain('#dashboards:name=');
+  });
+
+  it('include every output the CLI reads, under the keys it reads them by', () => {
+    for (const [template, alternative] of [
+      [cluster, 'workgroupName'],
+      [serverless, 'clusterIdentifier'],
+    ] as const) {
+      const keys = Object.keys(template.findOutputs('*'));
+      for (const [name, key] of Object.entries(STACK_OUTPUTS)) {
+        if (name === alternative) expect(keys).not.toContain(key);
+        else expect(keys).toContain(key);
+      }
+    }
+    expect(serverless.findOutputs('RedshiftWorkgroupName').RedshiftWorkgroupName?.Value).toBe('exports');
   });
 
   it('tell Serverless users how to associate the role with the namespace of their workgroup', () => {

@@ -110,13 +110,15 @@ describe('loader Lambda handler', () => {
       'manifests/pending/merge_ids/',
     ]);
     expect(redshift.calls()).toHaveLength(0);
-    const lines = output.filter((line) => line.includes('loader run finished'));
+    const lines = output.filter((line) => line.includes('"message":"run summary"'));
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0]!)).toMatchObject({
       level: 'INFO',
-      function: 'loader',
-      summary: { errors: [] },
+      service: 'loader',
+      component: 'loader',
+      run: { kind: 'loader', status: 'ok', batchesPending: 0 },
     });
+    expect(JSON.parse(lines[0]!).run).not.toHaveProperty('errors');
   });
 
   it('throws after logging when a setup problem stops the load, so alarms fire', async () => {
@@ -145,11 +147,15 @@ describe('loader Lambda handler', () => {
       /needs attention\. Loading stopped on a setup problem \[AccessDeniedException\]/,
     );
     expect(redshift.commandCalls(BatchExecuteStatementCommand)).toHaveLength(0);
-    const logged = output.filter((line) => line.includes('loader run needs attention'));
+    const logged = output.filter((line) => line.includes('"message":"run summary"'));
     expect(logged).toHaveLength(1);
     expect(JSON.parse(logged[0]!)).toMatchObject({
       level: 'ERROR',
-      summary: { needsAttention: true, stoppedEarly: 'systemic-error', errors: [{ kind: 'systemic' }] },
+      run: {
+        status: 'needs_attention',
+        note: expect.stringContaining('setup problem'),
+        errors: [{ kind: 'systemic', code: 'AccessDeniedException' }],
+      },
     });
   });
 });

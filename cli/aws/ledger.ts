@@ -1,0 +1,84 @@
+import { ledgerTable } from '#shared/sql/ddl.ts';
+import { integerLiteral, quoteIdent } from '#shared/sql/identifiers.ts';
+import type { SqlRunner } from '#shared/warehouse/sql-runner.ts';
+import { parseUtc } from './format.ts';
+
+/** One load transaction, from its ledger rows (one per batch). */
+export interface LedgerLoad {
+  readonly loadId: string;
+  readonly feed: string;
+  /** `live` or `backfill`. */
+  readonly source: string;
+  readonly batches: number;
+  readonly rowsLoaded: number;
+  readonly duplicatesSkipped: number;
+  readonly quarantined: number;
+  readonly loadedAt?: Date;
+}
+
+export interface LedgerFeed {
+  readonly feed: string;
+  readonly lastLoadAt?: Date;
+  /** Newest time-column value (event_time / merge_event_time) of any loaded batch. */
+  readonly newestTime?: Date;
+  readonly rowsLoaded: number;
+}
+
+export interface LedgerView {
+  readonly loads: readonly LedgerLoad[];
+  readonly feeds: readonly LedgerFeed[];
+}
+
+const column = (name: string) => quoteIdent(name);
+
+/** The newest load transactions: the ledger is small (a row per batch), so a sort of it is cheap. */
+export function recentLoadsQuery(schema: string, limit: number): string {
+  return (
+    `SELECT ${column('load_id')}, ${column('feed')}, ${column('source')}, COUNT(*) AS batches, ` +
+    `SUM(${column('rows_loaded')}) AS rows_loaded, SUM(${column('duplicates_skipped')}) AS duplicates_skipped, ` +
+    `SUM(${column('quarantined')}) AS quarantined, MAX(${column('loaded_at')}) AS loaded_at ` +
+    `FROM ${ledgerTable(schema)} GROUP BY ${column('load_id')}, ${column('feed')}, ${column('source')} ` +
+    `ORDER BY loaded_at DESC LIMIT ${integerLiteral(limit, 'limit')}`
+  );
+}
+
+export function feedTotalsQuery(schema: string): string {
+  return (
+    `SELECT ${column('feed')}, MAX(${column('loaded_at')}) AS last_loaded_at, MAX(${column('max_time')}) AS newest_time, ` +
+    `SUM(${column('rows_loaded')}) AS rows_loaded FROM ${ledgerTable(schema)} GROUP BY ${column('feed')}`
+  );
+}
+
+function count(value: unknown): number {
+  const number = Number(value ?? 0);
+  return Number.isFinite(number) ? number : 0;
+}
+
+function withDate<K extends string>(key: K, value: unknown): Partial<Record<K, Date>> {
+  const date = parseUtc(value);
+  return date ? ({ [key]: date } as Record<K, Date>) : {};
+}
+
+/** Two read queries on the ledger table. */
+export async function readLedger(runner: SqlRunner, schema: string, limit: number): Promise<LedgerView> {
+  const loads = await runner.query(recentLoadsQuery(schema, limit));
+  const feeds = await runner.query(feedTotalsQuery(schema));
+  return {
+    loads: loads.map((row) => ({
+      loadId: String(row.load_id),
+      feed: String(row.feed),
+      source: String(row.source),
+      batches: count(row.batches),
+      rowsLoaded: count(row.rows_loaded),
+      duplicatesSkipped: count(row.duplicates_skipped),
+      quarantined: count(row.quarantined),
+      ...withDate('loadedAt', row.loaded_at),
+    })),
+    feeds: feeds.map((row) => ({
+      feed: String(row.feed),
+      rowsLoaded: count(row.rows_loaded),
+      ...withDate('lastLoadAt', row.last_loaded_at),
+      ...withDate('newestTime', row.newest_time),
+    })),
+  };
+}

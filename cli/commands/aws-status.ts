@@ -1,0 +1,370 @@
+import { parseArgs } from 'node:util';
+import { ExecutionStatus, ListExecutionsCommand } from '@aws-sdk/client-sfn';
+import { sanitizeText } from '#shared/observability/redact.ts';
+import { FEEDS, type Feed } from '#shared/schema/columns.ts';
+import { S3ObjectStore } from '#shared/storage/s3-store.ts';
+import { RedshiftDataApiRunner, type RedshiftTarget } from '#shared/warehouse/redshift-data.ts';
+import {
+  type ChunkProgress,
+  chunkProgress,
+  describeExecution,
+  progressLine,
+} from '../aws/backfill-execution.ts';
+import { executionConsoleUrl } from '../aws/console-links.ts';
+import { explainAwsFailure } from '../aws/errors.ts';
+import { clip, formatAge, formatUtc, renderTable } from '../aws/format.ts';
+import { type LedgerView, readLedger } from '../aws/ledger.ts';
+import { retryThrottled } from '../aws/retry.ts';
+import { type AwsCommandDeps, type AwsSession, defaultAwsDeps, openSession } from '../aws/session.ts';
+import { STACK_OUTPUTS } from '../aws/stack.ts';
+import { type FeedBatches, type RecentError, readStagingStatus } from '../aws/staging-status.ts';
+import { type Command, UsageError } from '../io.ts';
+
+const HELP = `Usage: redshift-export status --stack NAME [--region R] [--json] [--loads N]
+
+Shows where a deployed export stands: pending and failed batches per feed (staging bucket),
+the last loads and freshness (the ledger table, through the Redshift Data API), running
+backfills, and the last errors.
+
+Options:
+  --stack NAME   the deployed stack (AmplitudeRedshiftExport-<projectId>)
+  --region R     its region (default: AWS_REGION, or your profile's region)
+  --loads N      how many recent loads to list, 1 to 100 (default 10)
+  --json         print one JSON object instead of tables (for scripts)
+  -h, --help     show this help
+
+Reads the stack outputs (cloudformation:DescribeStacks), lists and reads the staging bucket
+(s3:ListBucket, s3:GetObject and kms:Decrypt on its key), queries the ledger with the stack's
+Redshift secret (redshift-data:ExecuteStatement, DescribeStatement, GetStatementResult and
+secretsmanager:GetSecretValue on the secret), and lists backfill executions
+(states:ListExecutions, DescribeExecution, ListMapRuns, DescribeMapRun).
+`;
+
+const OPTIONS = {
+  stack: { type: 'string' },
+  region: { type: 'string' },
+  loads: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const ERRORS_SHOWN = 5;
+const DEFAULT_SCHEMA = 'amplitude';
+
+export interface FeedStatus extends FeedBatches {
+  readonly lastLoadAt?: string;
+  readonly newestTimeLoaded?: string;
+  /** Now minus the newest event time (merge time) loaded. */
+  readonly freshnessSeconds?: number;
+  readonly rowsLoaded?: number;
+}
+
+export interface RunningBackfill {
+  readonly name: string;
+  readonly startedAt?: string;
+  readonly url: string;
+  readonly progress?: ChunkProgress;
+}
+
+/** What `status --json` prints. */
+export interface StatusReport {
+  readonly generatedAt: string;
+  readonly stack: { readonly name: string; readonly region: string; readonly status: string };
+  readonly feeds: readonly FeedStatus[];
+  readonly ledger:
+    | { readonly available: true; readonly schema: string }
+    | { readonly available: false; readonly reason: string };
+  readonly loads: readonly (Omit<LedgerView['loads'][number], 'loadedAt'> & { readonly loadedAt?: string })[];
+  readonly backfills:
+    | { readonly available: true; readonly running: readonly RunningBackfill[] }
+    | { readonly available: false; readonly reason: string };
+  readonly errors: readonly (Omit<RecentError, 'at'> & { readonly at?: string })[];
+}
+
+export function statusCommand(deps: AwsCommandDeps = defaultAwsDeps): Command {
+  return async (argv, io) => {
+    let values: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true }>>['values'];
+    try {
+      ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
+    } catch (error) {
+      throw new UsageError(`${(error as Error).message}\n\n${HELP}`);
+    }
+    if (values.help) {
+      io.stdout(HELP);
+      return 0;
+    }
+    const loadsShown = parseLoads(values.loads);
+    const session = await openSession(values.stack, values.region, io.env, deps);
+    const report = await collectStatus(session, deps, loadsShown);
+    io.stdout(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderStatus(report));
+    return 0;
+  };
+}
+
+export const run: Command = statusCommand();
+
+function parseLoads(raw: string | undefined): number {
+  if (raw === undefined) return 10;
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 100) {
+    throw new UsageError(`--loads must be a whole number from 1 to 100, got ${JSON.stringify(raw)}.`);
+  }
+  return Number(raw);
+}
+
+function feedsOf(session: AwsSession): readonly Feed[] {
+  const raw = session.stack.optional('feeds');
+  if (raw === undefined) return FEEDS;
+  const listed = raw.split(',').map((feed) => feed.trim());
+  const feeds = FEEDS.filter((feed) => listed.includes(feed));
+  return feeds.length > 0 ? feeds : FEEDS;
+}
+
+export async function collectStatus(
+  session: AwsSession,
+  deps: AwsCommandDeps,
+  loadsShown: number,
+): Promise<StatusReport> {
+  const now = deps.now();
+  const feeds = feedsOf(session);
+  const bucket = session.stack.require('stagingBucket', 'names the staging bucket with the batch manifests');
+  const store = new S3ObjectStore({ client: session.s3, bucket });
+  let staging: Awaited<ReturnType<typeof readStagingStatus>>;
+  try {
+    staging = await readStagingStatus(store, feeds, deps.now, ERRORS_SHOWN);
+  } catch (error) {
+    throw explainAwsFailure(
+      error,
+      `list the staging bucket ${bucket} (s3:ListBucket, s3:GetObject)`,
+      session.region,
+    );
+  }
+
+  const ledger = await ledgerOf(session, deps, loadsShown);
+  const backfills = await backfillsOf(session, deps);
+
+  const feedStatus: FeedStatus[] = staging.batches.map((batches) => {
+    const totals = ledger.view?.feeds.find((row) => row.feed === batches.feed);
+    return {
+      ...batches,
+      ...(totals?.lastLoadAt ? { lastLoadAt: totals.lastLoadAt.toISOString() } : {}),
+      ...(totals?.newestTime
+        ? {
+            newestTimeLoaded: totals.newestTime.toISOString(),
+            freshnessSeconds: Math.max(0, Math.round((now.getTime() - totals.newestTime.getTime()) / 1000)),
+          }
+        : {}),
+      ...(totals ? { rowsLoaded: totals.rowsLoaded } : {}),
+    };
+  });
+  const errors = [...staging.errors, ...backfills.errors]
+    .sort((a, b) => (b.at?.getTime() ?? 0) - (a.at?.getTime() ?? 0))
+    .slice(0, ERRORS_SHOWN)
+    .map(({ at, ...rest }) => ({ ...rest, ...(at ? { at: at.toISOString() } : {}) }));
+  return {
+    generatedAt: now.toISOString(),
+    stack: { name: session.stack.name, region: session.region, status: session.stack.status },
+    feeds: feedStatus,
+    ledger: ledger.view
+      ? { available: true, schema: ledger.schema }
+      : { available: false, reason: ledger.reason },
+    loads: (ledger.view?.loads ?? []).map(({ loadedAt, ...rest }) => ({
+      ...rest,
+      ...(loadedAt ? { loadedAt: loadedAt.toISOString() } : {}),
+    })),
+    backfills: backfills.reason
+      ? { available: false, reason: backfills.reason }
+      : { available: true, running: backfills.running },
+    errors,
+  };
+}
+
+/** The warehouse target comes from the stack outputs, the same values the loader Lambda is given. */
+function ledgerTarget(session: AwsSession): { target?: RedshiftTarget; missing: string[] } {
+  const cluster = session.stack.optional('clusterIdentifier');
+  const workgroup = session.stack.optional('workgroupName');
+  const missing = [
+    ...(session.stack.optional('database') ? [] : [STACK_OUTPUTS.database]),
+    ...(session.stack.optional('secretArn') ? [] : [STACK_OUTPUTS.secretArn]),
+    ...(cluster || workgroup ? [] : [`${STACK_OUTPUTS.clusterIdentifier} or ${STACK_OUTPUTS.workgroupName}`]),
+  ];
+  if (cluster) return { target: { clusterIdentifier: cluster }, missing };
+  if (workgroup) return { target: { workgroupName: workgroup }, missing };
+  return { missing };
+}
+
+async function ledgerOf(
+  session: AwsSession,
+  deps: AwsCommandDeps,
+  limit: number,
+): Promise<{ view?: LedgerView; schema: string; reason: string }> {
+  const schema = session.stack.optional('schema') ?? DEFAULT_SCHEMA;
+  const { target, missing } = ledgerTarget(session);
+  const database = session.stack.optional('database');
+  const secretArn = session.stack.optional('secretArn');
+  if (!target || !database || !secretArn) {
+    return {
+      schema,
+      reason: `the stack has no output ${missing.join(', ')} (deployed by an older version?); deploy this version to see the loads.`,
+    };
+  }
+  const runner = new RedshiftDataApiRunner({
+    client: session.redshiftData,
+    database,
+    secretArn,
+    target,
+    statementName: 'amplitude-export-status',
+    sleep: deps.sleep,
+    clock: deps.now,
+    pollIntervalMs: 500,
+    timeoutMs: 120_000,
+  });
+  try {
+    return { view: await readLedger(runner, schema, limit), schema, reason: '' };
+  } catch (error) {
+    const message = sanitizeText(error instanceof Error ? error.message : String(error));
+    return {
+      schema,
+      reason: `the ledger query failed: ${clip(message, 400)} Run \`redshift-export verify --stack ${session.stack.name}\` for what to fix.`,
+    };
+  }
+}
+
+async function backfillsOf(
+  session: AwsSession,
+  deps: AwsCommandDeps,
+): Promise<{ running: RunningBackfill[]; errors: RecentError[]; reason?: string }> {
+  const stateMachineArn = session.stack.optional('backfillStateMachine');
+  if (!stateMachineArn) {
+    return {
+      running: [],
+      errors: [],
+      reason: `the stack has no output ${STACK_OUTPUTS.backfillStateMachine}.`,
+    };
+  }
+  const list = (statusFilter: ExecutionStatus, maxResults: number) =>
+    retryThrottled(
+      () => session.sfn.send(new ListExecutionsCommand({ stateMachineArn, statusFilter, maxResults })),
+      { sleep: deps.sleep },
+    );
+  try {
+    const running: RunningBackfill[] = [];
+    for (const execution of (await list(ExecutionStatus.RUNNING, 10)).executions ?? []) {
+      if (!execution.executionArn || !execution.name) continue;
+      const progress = await chunkProgress(session.sfn, execution.executionArn, {}, deps.sleep);
+      running.push({
+        name: execution.name,
+        ...(execution.startDate ? { startedAt: execution.startDate.toISOString() } : {}),
+        url: executionConsoleUrl(execution.executionArn),
+        ...(progress ? { progress } : {}),
+      });
+    }
+    const errors: RecentError[] = [];
+    for (const execution of (await list(ExecutionStatus.FAILED, 3)).executions ?? []) {
+      if (!execution.executionArn || !execution.name) continue;
+      const details = await describeExecution(session.sfn, execution.executionArn, deps.sleep);
+      errors.push({
+        ...(execution.stopDate ? { at: execution.stopDate } : {}),
+        source: 'backfill',
+        id: execution.name,
+        message: sanitizeText(`${details?.error ?? 'Failed'}: ${details?.cause ?? 'no cause recorded'}`),
+        where: executionConsoleUrl(execution.executionArn),
+      });
+    }
+    return { running, errors };
+  } catch (error) {
+    return {
+      running: [],
+      errors: [],
+      reason: explainAwsFailure(error, 'list the backfill executions (states:ListExecutions)', session.region)
+        .message,
+    };
+  }
+}
+
+function age(now: Date, iso: string | undefined): string {
+  return iso ? formatAge((now.getTime() - Date.parse(iso)) / 1000) : '-';
+}
+
+export function renderStatus(report: StatusReport): string {
+  const now = new Date(report.generatedAt);
+  const out: string[] = [];
+  out.push(
+    `Stack ${report.stack.name} (${report.stack.region}, ${report.stack.status}) at ${formatUtc(now)} UTC`,
+    '',
+    'Feeds',
+    renderTable(
+      [
+        'feed',
+        'pending',
+        'oldest pending',
+        'failed',
+        'retrying',
+        'last load',
+        'newest loaded (UTC)',
+        'freshness',
+      ],
+      report.feeds.map((feed) => [
+        feed.feed,
+        feed.pending,
+        feed.oldestPendingSeconds !== undefined ? formatAge(feed.oldestPendingSeconds) : '-',
+        feed.failed,
+        feed.retrying,
+        feed.lastLoadAt ? `${age(now, feed.lastLoadAt)} ago` : '-',
+        feed.newestTimeLoaded ? formatUtc(new Date(feed.newestTimeLoaded)) : '-',
+        feed.freshnessSeconds !== undefined ? formatAge(feed.freshnessSeconds) : '-',
+      ]),
+    ),
+    '',
+  );
+  if (report.ledger.available) {
+    out.push(
+      'Last loads',
+      report.loads.length === 0
+        ? '  none yet'
+        : renderTable(
+            ['loaded at (UTC)', 'feed', 'source', 'batches', 'rows', 'duplicates', 'quarantined', 'load id'],
+            report.loads.map((load) => [
+              load.loadedAt ? formatUtc(new Date(load.loadedAt)) : '-',
+              load.feed,
+              load.source,
+              load.batches,
+              load.rowsLoaded,
+              load.duplicatesSkipped,
+              load.quarantined,
+              load.loadId,
+            ]),
+          ),
+    );
+  } else {
+    out.push(`Last loads: not available: ${report.ledger.reason}`);
+  }
+  out.push('');
+  if (!report.backfills.available) {
+    out.push(`Running backfills: not available: ${report.backfills.reason}`);
+  } else if (report.backfills.running.length === 0) {
+    out.push('Running backfills: none');
+  } else {
+    out.push('Running backfills');
+    for (const backfill of report.backfills.running) {
+      out.push(
+        `  ${backfill.name}  started ${age(now, backfill.startedAt)} ago  ${progressLine(backfill.progress, 20)}`,
+        `    ${backfill.url}`,
+      );
+    }
+  }
+  out.push('');
+  if (report.errors.length === 0) {
+    out.push('Last errors: none');
+  } else {
+    out.push('Last errors');
+    for (const error of report.errors) {
+      const when = error.at ? `${formatUtc(new Date(error.at))} UTC` : 'unknown time';
+      out.push(
+        `  ${when}  ${error.source}${error.feed ? ` ${error.feed}` : ''}  ${error.id}`,
+        `    ${clip(error.message, 300)}`,
+        `    ${error.where}`,
+      );
+    }
+  }
+  return `${out.join('\n')}\n`;
+}

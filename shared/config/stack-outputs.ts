@@ -1,0 +1,18 @@
+/**
+ * Output keys of the deployed stack that the CLI reads (`status`, `backfill`, `verify`).
+ * The CDK stack declares its outputs with these keys, so the two cannot drift apart.
+ */
+export const STACK_OUTPUTS = {
+  stagingBucket: 'StagingBucketName',
+  secretArn: 'RedshiftSecretArn',
+  backfillStateMachine: 'BackfillStateMachineArn',
+  verifyFunction: 'VerifyFunctionName',
+  database: 'RedshiftDatabase',
+  clusterIdentifier: 'RedshiftClusterIdentifier',
+  workgroupName: 'RedshiftWorkgroupName',
+  schema: 'WarehouseSchema',
+  projectId: 'ProjectId',
+  feeds: 'Feeds',
+} as const;
+
+export type StackOutput = keyof typeof STACK_OUTPUTS;

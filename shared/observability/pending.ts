@@ -1,0 +1,48 @@
+import type { Clock } from '../pipeline/clock.ts';
+import { PREFIXES } from '../pipeline/layout.ts';
+import { batchIdOfKey } from '../pipeline/loader-state.ts';
+import type { Feed } from '../schema/columns.ts';
+import type { ObjectStore } from '../storage/object-store.ts';
+
+export interface PendingBatchStats {
+  /** Batch manifests in `manifests/pending/<feed>/`. */
+  readonly count: number;
+  /** Seconds since the oldest of them was written; absent when none is pending. */
+  readonly oldestAgeSeconds?: number;
+  /** Batch id of that oldest one. */
+  readonly oldestBatchId?: string;
+}
+
+/**
+ * The backlog of each feed, from one listing of its pending manifests (no object is read: a
+ * manifest's write time is when its batch became loadable). A manifest moved back from
+ * `failed/` by hand counts from the time it was moved.
+ */
+export async function pendingBatchStats(
+  store: ObjectStore,
+  feeds: readonly Feed[],
+  clock: Clock,
+): Promise<Record<Feed, PendingBatchStats>> {
+  const now = clock().getTime();
+  const stats = {} as Record<Feed, PendingBatchStats>;
+  for (const feed of feeds) {
+    const prefix = `${PREFIXES.pending}${feed}/`;
+    let count = 0;
+    let oldest: { time: number; batchId: string } | undefined;
+    for await (const object of store.list(prefix)) {
+      const batchId = batchIdOfKey(prefix, object.key);
+      if (!batchId) continue;
+      count++;
+      const time = object.lastModified.getTime();
+      if (!oldest || time < oldest.time) oldest = { time, batchId };
+    }
+    stats[feed] = oldest
+      ? {
+          count,
+          oldestAgeSeconds: Math.max(0, Math.round((now - oldest.time) / 1000)),
+          oldestBatchId: oldest.batchId,
+        }
+      : { count };
+  }
+  return stats;
+}
