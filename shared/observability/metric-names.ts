@@ -40,6 +40,28 @@ export const METRICS = {
 export type MetricName = (typeof METRICS)[keyof typeof METRICS];
 
 /**
+ * Metrics of the Export API pull (service `export-api`, `Feed: events`). Apart from `METRICS`
+ * because the function exists only when the connector is on (`exportApiSecretArn`), so the
+ * dashboard and alarms read them only then.
+ */
+export const EXPORT_API_METRICS = {
+  /** Hours pulled completely in the run (with or without data). Unit: Count. */
+  hoursPulled: 'ExportApiHoursPulled',
+  /** Files written to landing (new or changed). Unit: Count. */
+  filesWritten: 'ExportApiFilesWritten',
+  /** Bytes of the zip answers. Unit: Bytes. */
+  bytesDownloaded: 'ExportApiBytesDownloaded',
+  /** Requests that failed after their retries. Unit: Count. */
+  failedRequests: 'ExportApiFailedRequests',
+  /** Due hours still not pulled after the run. Unit: Count. */
+  gapHours: 'ExportApiGapHours',
+  /** How long the oldest missing hour has been due, 0 without gaps (alarm). Unit: Seconds. */
+  oldestGapAgeSeconds: 'ExportApiOldestGapAgeSeconds',
+  /** Gaps that left the look-back window in the run (backfill them). Unit: Count. */
+  abandonedHours: 'ExportApiAbandonedHours',
+} as const;
+
+/**
  * Dimension names. Values stay low-cardinality: a service, a feed, a quarantine reason.
  *
  * Dimension sets (what the dashboard and alarms read, so emit exactly these):
@@ -62,4 +84,5 @@ export const SERVICES = {
   loader: 'loader',
   backfill: 'backfill',
   verify: 'verify',
+  exportApi: 'export-api',
 } as const;
