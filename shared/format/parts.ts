@@ -45,6 +45,13 @@ export interface PartWriterOptions {
  */
 const FLUSH_CHARS = 64 * 1024;
 
+/**
+ * Input gzip may queue before `write` asks the caller to wait: room for a few large writes,
+ * so the caller keeps producing rows while compression runs, instead of stalling on every
+ * write bigger than the stream default (16 KiB). Bounded, so memory stays small.
+ */
+const GZIP_INPUT_BUFFER = { writableHighWaterMark: 512 * 1024 };
+
 interface OpenPart {
   readonly key: string;
   readonly gzip: Gzip;
@@ -121,6 +128,32 @@ export class PartWriter {
     this.buffered += line;
     if (this.buffered.length < this.flushChars) return undefined;
     const accepted = this.flush(part);
+    const full = part.rawBytes >= this.partTargetBytes;
+    if (accepted && !full) return undefined;
+    const pending = this.settle(part, accepted, full).finally(() => {
+      this.pending = undefined;
+    });
+    this.pending = pending;
+    return pending;
+  }
+
+  /**
+   * Appends `rows` whole CSV lines that are already UTF-8 (each from `encodeCsvRow`, so the
+   * bytes end in `\n`), e.g. encoded on a worker thread. A part can overshoot the target by
+   * the bytes of one such call, so keep calls small next to `partTargetBytes`.
+   */
+  writeEncoded(bytes: Uint8Array, rows: number): Promise<void> | undefined {
+    this.assertWritable();
+    if (!Number.isSafeInteger(rows) || rows < 1 || bytes.length === 0 || bytes[bytes.length - 1] !== 10) {
+      throw new Error(
+        'PartWriter.writeEncoded expects whole CSV lines ending in "\\n" and their number (>= 1).',
+      );
+    }
+    const part = this.current ?? this.openPart();
+    part.rows += rows;
+    let accepted = this.buffered.length > 0 ? this.flush(part) : true;
+    part.rawBytes += bytes.length;
+    accepted = part.gzip.write(bytes) && accepted;
     const full = part.rawBytes >= this.partTargetBytes;
     if (accepted && !full) return undefined;
     const pending = this.settle(part, accepted, full).finally(() => {
@@ -212,7 +245,7 @@ export class PartWriter {
     const key = `${this.prefix}part-${String(this.parts.length).padStart(5, '0')}.csv.gz`;
     const part: OpenPart = {
       key,
-      gzip: createGzip({ level: this.gzipLevel }),
+      gzip: createGzip({ level: this.gzipLevel, ...GZIP_INPUT_BUFFER }),
       upload: Promise.resolve(),
       uploadEnded: new AbortController(),
       rows: 0,

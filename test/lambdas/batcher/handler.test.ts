@@ -1,0 +1,148 @@
+import { Readable } from 'node:stream';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { sdkStreamMixin } from '@smithy/util-stream';
+import type { Context } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ConfigError } from '#shared/config/validate.ts';
+
+const s3 = mockClient(S3Client);
+
+const ENVIRONMENT = {
+  AWS_REGION: 'eu-west-1',
+  PROJECT_ID: '777',
+  FEEDS: 'events,merge_ids',
+  LANDING_BUCKET: 'landing-bucket',
+  STAGING_BUCKET: 'staging-bucket',
+  LOOKBACK_DAYS: '1',
+};
+
+const context = {
+  functionName: 'batcher',
+  functionVersion: '1',
+  invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:batcher',
+  memoryLimitInMB: '1769',
+  awsRequestId: 'request-1',
+  getRemainingTimeInMillis: () => 14 * 60_000,
+} as unknown as Context;
+
+const notFound = () =>
+  Object.assign(new Error('Not Found'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } });
+const saved = { ...process.env };
+let output: string[];
+
+beforeEach(() => {
+  vi.resetModules();
+  s3.reset();
+  process.env = { ...saved, ...ENVIRONMENT };
+  output = [];
+  const capture = (chunk: string | Uint8Array) => {
+    output.push(String(chunk));
+    return true;
+  };
+  vi.spyOn(process.stdout, 'write').mockImplementation(capture);
+  vi.spyOn(process.stderr, 'write').mockImplementation(capture);
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+  process.env = saved;
+});
+
+const loadHandler = async () => await import('#lambdas/batcher/handler.ts');
+
+function summaryLines(): Record<string, unknown>[] {
+  return output
+    .flatMap((chunk) => chunk.split('\n'))
+    .filter((line) => line.includes('"run summary"'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+describe('batcher Lambda handler', () => {
+  it('fails at load time, naming the variable, when the landing bucket is not configured', async () => {
+    delete process.env.LANDING_BUCKET;
+    await expect(loadHandler()).rejects.toMatchObject({
+      name: ConfigError.name,
+      message: expect.stringMatching(/^LANDING_BUCKET is required/),
+    });
+  });
+
+  it('takes the lease, lists each day of the window in the landing bucket and logs one summary line', async () => {
+    s3.on(ListObjectsV2Command).resolves({ Contents: [], IsTruncated: false });
+    s3.on(HeadObjectCommand).rejects(notFound());
+    s3.on(PutObjectCommand).resolves({ ETag: '"lease-1"' });
+    s3.on(DeleteObjectCommand).resolves({});
+    const today = new Date().toISOString().slice(0, 10);
+
+    const { handler, BUDGET_MARGIN_MS } = await loadHandler();
+    const summary = await handler({}, context);
+
+    expect(summary.skipped).toBeUndefined();
+    expect(summary.runId).toBe('request-1');
+    expect(summary.budgetMs).toBe(14 * 60_000 - BUDGET_MARGIN_MS);
+    expect(summary.feeds.events).toMatchObject({ files: 0, rows: 0, batches: [] });
+    const [lease] = s3.commandCalls(PutObjectCommand).map((call) => call.args[0].input);
+    expect(lease).toMatchObject({
+      Bucket: 'staging-bucket',
+      Key: 'state/leases/batcher.json',
+      IfNoneMatch: '*',
+    });
+    const landingPrefixes = s3
+      .commandCalls(ListObjectsV2Command)
+      .filter((call) => call.args[0].input.Bucket === 'landing-bucket')
+      .map((call) => call.args[0].input.Prefix);
+    expect(landingPrefixes).toContain(`777_${today}_`);
+    expect(landingPrefixes).toContain('-');
+    expect(s3.commandCalls(DeleteObjectCommand)[0]!.args[0].input).toMatchObject({
+      Key: 'state/leases/batcher.json',
+      IfMatch: '"lease-1"',
+    });
+    const lines = summaryLines();
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({
+      level: 'INFO',
+      run: { kind: 'batcher', runId: 'request-1', status: 'ok' },
+    });
+  });
+
+  it('reports a skipped run when another run holds the lease', async () => {
+    const until = new Date(Date.now() + 10 * 60_000).toISOString();
+    s3.on(PutObjectCommand).rejects(
+      Object.assign(new Error('At least one of the pre-conditions you specified did not hold'), {
+        name: 'PreconditionFailed',
+        $metadata: { httpStatusCode: 412 },
+      }),
+    );
+    s3.on(HeadObjectCommand, { Key: 'state/leases/batcher.json' }).resolves({
+      ETag: '"other"',
+      ContentLength: 100,
+    });
+    s3.on(GetObjectCommand, { Key: 'state/leases/batcher.json' }).resolves({
+      Body: sdkStreamMixin(
+        Readable.from([
+          Buffer.from(
+            JSON.stringify({
+              owner: 'batcher:earlier',
+              token: 't',
+              acquiredAt: new Date().toISOString(),
+              expiresAt: until,
+            }),
+          ),
+        ]),
+      ),
+    });
+
+    const { handler } = await loadHandler();
+    const summary = await handler({}, context);
+
+    expect(summary.skipped).toEqual({ reason: 'lease_held', heldBy: 'batcher:earlier', until });
+    expect(s3.commandCalls(ListObjectsV2Command)).toHaveLength(0);
+    expect(summaryLines()[0]).toMatchObject({ run: { kind: 'batcher', status: 'skipped' } });
+  });
+});
