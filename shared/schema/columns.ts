@@ -201,6 +201,7 @@ export const MERGE_ID_COLUMNS: readonly Column[] = [
     kind: 'epoch_ms',
   },
   text('scope', MEDIUM, 'Scope of the merge (source `scope`).'),
+  json('unmapped_keys', 'Every top-level source key that has no column of its own.', { sourceKey: '*' }),
 ];
 
 export function columnsOf(feed: Feed): readonly Column[] {

@@ -17,8 +17,6 @@
  * - `out_of_range`: a number beyond its column type (signed 64-bit, finite double, years 1-9999),
  *   or an integer too large for a JSON number to carry exactly.
  * - `value_too_large`: a key column or a JSON column over its byte limit (neither may be cut).
- * - `unexpected_key`: a top-level key with no column, in a feed that has no `unmapped_keys`
- *   column to keep it in.
  * - `unreadable_file`: the whole landing file could not be read (e.g. corrupt gzip); written by
  *   the batcher, never by the line transform.
  */
@@ -30,7 +28,6 @@ export const QUARANTINE_REASONS = [
   'invalid_timestamp',
   'out_of_range',
   'value_too_large',
-  'unexpected_key',
   'unreadable_file',
 ] as const;
 export type QuarantineReason = (typeof QUARANTINE_REASONS)[number];

@@ -63,14 +63,6 @@ function eventTimeRuleOf(columns: readonly Column[]): EventTimeRule | undefined 
 }
 
 /** Key names, capped so a pathological line cannot flood the detail. */
-function keyList(keys: string[]): string {
-  const shown = keys
-    .slice(0, 5)
-    .map((key) => JSON.stringify(key.length > 64 ? `${key.slice(0, 64)}...` : key));
-  return keys.length > shown.length
-    ? `${shown.join(', ')} and ${keys.length - shown.length} more`
-    : shown.join(', ');
-}
 
 function reject(reason: QuarantineReason, detail: string): RejectedLine {
   return { ok: false, reason, detail };
@@ -83,6 +75,9 @@ export function createTransformer(feed: Feed): Transformer {
   const sourceKeys = columns.map((column) => column.sourceKey);
   const labels = columns.map(columnLabel);
   const unmappedIndex = sourceKeys.indexOf('*');
+  // Keys without a column are never dropped: every table keeps them in its `unmapped_keys`.
+  if (unmappedIndex < 0)
+    throw new Error(`The ${feed} schema has no column for unmapped keys (sourceKey '*').`);
   const columnOfKey = new Map(sourceKeys.flatMap((key, i) => (key === '*' ? [] : [[key, i] as const])));
   // Scratch for one line's source values by column; lines are transformed one at a time.
   const raws = new Array<unknown>(columns.length);
@@ -172,16 +167,9 @@ export function createTransformer(feed: Feed): Transformer {
       values[i] = value;
     }
 
-    if (unmappedIndex >= 0) {
-      const value = converters[unmappedIndex]!(unmapped ?? null);
-      if (value === undefined) return fromState();
-      values[unmappedIndex] = value;
-    } else if (unmapped !== undefined) {
-      return reject(
-        'unexpected_key',
-        `${feed} has no column for top-level key(s) ${keyList(Object.keys(unmapped))}; add a column to the schema, then replay this line`,
-      );
-    }
+    const unmappedValue = converters[unmappedIndex]!(unmapped ?? null);
+    if (unmappedValue === undefined) return fromState();
+    values[unmappedIndex] = unmappedValue;
 
     if (rule !== undefined && values[rule.target] === null) {
       const failure = deriveEventTime(values, rule);
