@@ -12,6 +12,8 @@ import {
   type Source,
 } from '#shared/config/validate.ts';
 import type { Feed } from '#shared/schema/columns.ts';
+import type { ExportApiRegion } from '#shared/sources/amplitude-export-api/client.ts';
+import { regionFrom } from '#shared/sources/amplitude-export-api/settings.ts';
 
 /** Everything a deployment is configured with, validated once by `parseContext`. */
 export interface DeploymentConfig {
@@ -30,6 +32,18 @@ export interface DeploymentConfig {
   readonly stagingRetentionDays: number;
   readonly quarantineRetentionDays: number;
   readonly verifyOnDeploy: boolean;
+  /** The Amplitude Export API connector. @default - off (no pull function, no schedule, no grants) */
+  readonly exportApi?: ExportApiConfig;
+}
+
+/** The Export API connector, on when `exportApiSecretArn` is set. */
+export interface ExportApiConfig {
+  /** Complete ARN of the secret `{"apiKey": "...", "secretKey": "..."}`, in the stack's region. */
+  readonly secretArn: string;
+  readonly region: ExportApiRegion;
+  readonly intervalMinutes: number;
+  readonly delayHours: number;
+  readonly lookbackDays: number;
 }
 
 export interface RedshiftConfig {
@@ -62,6 +76,12 @@ export const CONTEXT_KEYS = {
   stagingRetentionDays: 'days staged parts and loaded manifests are kept (default 14)',
   quarantineRetentionDays: 'days quarantined records and failed manifests are kept (default 90)',
   verifyOnDeploy: 'run the verify check during deploy; needs redshiftSecretArn (default false)',
+  exportApiSecretArn:
+    'complete ARN of a Secrets Manager secret {"apiKey", "secretKey"} of the Amplitude project, in the stack\'s region; turns the Export API connector on (default off)',
+  exportApiRegion: 'data residency of the Amplitude project for the Export API: us or eu (default us)',
+  exportApiIntervalMinutes: 'minutes between Export API pulls, 15 to 360 (default 60)',
+  exportApiDelayHours: 'hours after an hour ends before the Export API pull fetches it, 2 to 72 (default 3)',
+  exportApiLookbackDays: 'days the Export API pull keeps retrying missing hours, 1 to 30 (default 7)',
 } as const;
 
 export type ContextKey = keyof typeof CONTEXT_KEYS;
@@ -107,6 +127,15 @@ export function parseContext(get: (key: ContextKey) => unknown): DeploymentConfi
     throw new ConfigError(`alarmEmail must be an email address, got ${JSON.stringify(alarmEmail)}.`);
   }
   const orgId = orgIdFrom(source, 'orgId');
+  const endpoint = parseRedshiftHost(
+    requireString(
+      source,
+      'redshiftHost',
+      'the endpoint host of your Redshift cluster or Serverless workgroup',
+    ),
+    'redshiftHost',
+  );
+  const exportApi = exportApiFrom(source, endpoint.region);
   return {
     projectId: projectIdFrom(source, 'projectId'),
     ...(orgId ? { orgId } : {}),
@@ -114,14 +143,7 @@ export function parseContext(get: (key: ContextKey) => unknown): DeploymentConfi
     ...(landingBucketName ? { landingBucketName } : {}),
     landingPrefix: prefixFrom(source, 'landingPrefix'),
     redshift: {
-      endpoint: parseRedshiftHost(
-        requireString(
-          source,
-          'redshiftHost',
-          'the endpoint host of your Redshift cluster or Serverless workgroup',
-        ),
-        'redshiftHost',
-      ),
+      endpoint,
       port: integerIn(source, 'redshiftPort', 5439, 1150, 65535),
       database: databaseFrom(source),
       user: identifierFrom(
@@ -139,6 +161,7 @@ export function parseContext(get: (key: ContextKey) => unknown): DeploymentConfi
     stagingRetentionDays,
     quarantineRetentionDays,
     verifyOnDeploy,
+    ...(exportApi ? { exportApi } : {}),
   };
 }
 
@@ -185,6 +208,50 @@ function landingBucketFrom(source: Source): string | undefined {
     );
   }
   return name;
+}
+
+/** The connector's keys other than the secret, with the defaults cdk.json documents. */
+const EXPORT_API_DEFAULTS = {
+  exportApiRegion: 'us',
+  exportApiIntervalMinutes: '60',
+  exportApiDelayHours: '3',
+  exportApiLookbackDays: '7',
+} as const;
+
+/**
+ * The Export API connector: off without `exportApiSecretArn`. Its other keys are checked either
+ * way, and setting one to anything but its default without the secret is refused: the
+ * connector would silently stay off.
+ */
+function exportApiFrom(source: Source, stackRegion: string): ExportApiConfig | undefined {
+  const region = regionFrom(source, 'exportApiRegion');
+  const intervalMinutes = integerIn(source, 'exportApiIntervalMinutes', 60, 15, 360);
+  const delayHours = integerIn(source, 'exportApiDelayHours', 3, 2, 72);
+  const lookbackDays = integerIn(source, 'exportApiLookbackDays', 7, 1, 30);
+  const secretArn = optionalString(source, 'exportApiSecretArn');
+  if (secretArn === undefined) {
+    for (const [key, fallback] of Object.entries(EXPORT_API_DEFAULTS)) {
+      const given = optionalString(source, key);
+      if (given !== undefined && given !== fallback) {
+        throw new ConfigError(
+          `${key} is set to ${JSON.stringify(given)}, but exportApiSecretArn is not, and without it the Export API connector is off. Set -c exportApiSecretArn=<ARN of the secret {"apiKey", "secretKey"}> to turn it on, or remove ${key}.`,
+        );
+      }
+    }
+    return undefined;
+  }
+  if (!SECRET_ARN.test(secretArn)) {
+    throw new ConfigError(
+      `exportApiSecretArn must be the complete ARN of a Secrets Manager secret holding {"apiKey", "secretKey"}, as the console shows it (arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 characters>), got ${JSON.stringify(secretArn)}.`,
+    );
+  }
+  const secretRegion = secretArn.split(':')[3];
+  if (secretRegion !== stackRegion) {
+    throw new ConfigError(
+      `exportApiSecretArn names a secret in ${secretRegion}, but the stack deploys to ${stackRegion} (the region of redshiftHost), where the functions read it. Create the secret in ${stackRegion} (or replicate it there) and pass that ARN.`,
+    );
+  }
+  return { secretArn, region, intervalMinutes, delayHours, lookbackDays };
 }
 
 function databaseFrom(source: Source): string {

@@ -1,11 +1,13 @@
 import { Aws, CfnOutput, Duration, Fn, Stack, type StackProps } from 'aws-cdk-lib';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import type { RedshiftEndpoint } from '#shared/config/redshift-host.ts';
 import { STACK_OUTPUTS } from '#shared/config/stack-outputs.ts';
 import type { DeploymentConfig } from './config.ts';
 import { Backfill } from './constructs/backfill.ts';
+import { ExportApi, type ExportApiAccess } from './constructs/export-api.ts';
 import { Monitoring } from './constructs/monitoring.ts';
-import { type ExportSettings, Pipeline } from './constructs/pipeline.ts';
+import { EncryptedQueueDestination, type ExportSettings, Pipeline } from './constructs/pipeline.ts';
 import { RedshiftWarehouse } from './constructs/redshift-warehouse.ts';
 import { PipelineStorage } from './constructs/storage.ts';
 
@@ -21,6 +23,8 @@ export class AmplitudeRedshiftExportStack extends Stack {
   readonly pipeline: Pipeline;
   readonly backfill: Backfill;
   readonly monitoring: Monitoring;
+  /** The live Export API pull; undefined unless `exportApiSecretArn` is set. */
+  readonly exportApi?: ExportApi;
 
   constructor(scope: Construct, id: string, props: AmplitudeRedshiftExportStackProps) {
     super(scope, id, {
@@ -64,6 +68,31 @@ export class AmplitudeRedshiftExportStack extends Stack {
       verifyOnDeploy: config.verifyOnDeploy,
     });
 
+    let exportApiAccess: ExportApiAccess | undefined;
+    if (config.exportApi) {
+      exportApiAccess = {
+        // The customer's secret, by its complete ARN, so grants name exactly that secret.
+        secret: secretsmanager.Secret.fromSecretCompleteArn(
+          this,
+          'ExportApiSecret',
+          config.exportApi.secretArn,
+        ),
+        region: config.exportApi.region,
+      };
+      this.exportApi = new ExportApi(this, 'ExportApi', {
+        ...exportApiAccess,
+        projectId: config.projectId,
+        landingPrefix: config.landingPrefix,
+        landingBucket: this.storage.landingBucket,
+        stagingBucket: this.storage.stagingBucket,
+        onFailure: new EncryptedQueueDestination(this.pipeline.deadLetterQueue, this.storage.key),
+        deadLetterQueue: this.pipeline.deadLetterQueue,
+        interval: Duration.minutes(config.exportApi.intervalMinutes),
+        delayHours: config.exportApi.delayHours,
+        lookbackDays: config.exportApi.lookbackDays,
+      });
+    }
+
     this.backfill = new Backfill(this, 'Backfill', {
       settings: exportSettings,
       landingBucket: this.storage.landingBucket,
@@ -73,6 +102,7 @@ export class AmplitudeRedshiftExportStack extends Stack {
       copyRole: this.storage.copyRole,
       warehouse: this.warehouse,
       maxConcurrency: config.backfillMaxConcurrency,
+      ...(exportApiAccess ? { exportApi: exportApiAccess } : {}),
     });
 
     this.monitoring = new Monitoring(this, 'Monitoring', {
@@ -82,6 +112,9 @@ export class AmplitudeRedshiftExportStack extends Stack {
       loader: this.pipeline.loader.function,
       deadLetterQueue: this.pipeline.deadLetterQueue,
       backfill: this.backfill.stateMachine,
+      ...(this.exportApi
+        ? { exportApi: { function: this.exportApi.pull.function, interval: this.exportApi.interval } }
+        : {}),
       ...(config.alarmEmail ? { alarmEmail: config.alarmEmail } : {}),
     });
 
@@ -181,6 +214,13 @@ export class AmplitudeRedshiftExportStack extends Stack {
       description: 'SNS topic the alarms publish to; subscribe more endpoints here',
       value: this.monitoring.topic.topicArn,
     });
+    if (this.exportApi) {
+      new CfnOutput(this, 'ExportApiPullFunctionName', {
+        description:
+          "Export API pull, run on its schedule; invoke it to pull due hours now. Backfill older hours with 'npx redshift-export backfill --source export-api'",
+        value: this.exportApi.pull.function.functionName,
+      });
+    }
   }
 }
 

@@ -22,7 +22,7 @@ const MAX_EXECUTION_NAME = 80;
  * Functions keeps a name for 90 days per state machine; `attempt` > 1 names a deliberate
  * rerun (after a failure, say).
  *
- * `bf-2026010100-2026013123-events-merge_ids-c24`, `...-c24-a2`
+ * `bf-2026010100-2026013123-events-merge_ids-c24`, `...-c24-a2`, `...-c24-export-api`
  */
 export function backfillExecutionName(request: ParsedRequest, attempt = 1): string {
   if (!Number.isInteger(attempt) || attempt < 1 || attempt > 99) {
@@ -34,6 +34,8 @@ export function backfillExecutionName(request: ParsedRequest, attempt = 1): stri
     compactHour(request.range.end),
     ...request.feeds,
     `c${request.chunkHours}`,
+    // Only when not the default, so the names of landing backfills stay what they were.
+    ...(request.source === 'export-api' ? ['export-api'] : []),
     ...(attempt > 1 ? [`a${attempt}`] : []),
   ].join('-');
   if (name.length > MAX_EXECUTION_NAME)
@@ -52,6 +54,7 @@ export function backfillExecutionInput(request: ParsedRequest): string {
     end: formatHour(request.range.end),
     feeds: request.feeds,
     chunkHours: request.chunkHours,
+    ...(request.source === undefined ? {} : { source: request.source }),
   });
 }
 

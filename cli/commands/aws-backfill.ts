@@ -28,7 +28,7 @@ import { type CliIo, type Command, UsageError } from '../io.ts';
 const HELP = `Usage: redshift-export backfill --stack NAME --start DAY|HOUR --end DAY|HOUR [options]
 
 Starts the stack's backfill state machine for a range of hours and prints its console link.
-The execution's name comes from the range, feeds and chunk size, so running the same
+The execution's name comes from the range, feeds, chunk size and source, so running the same
 command twice finds the first execution and shows its status instead of loading again.
 
 Options:
@@ -38,6 +38,9 @@ Options:
                       UTC, both included; at most 366 days
   --feeds LIST        events,merge_ids (default: every feed the stack exports)
   --chunk-hours N     hours per chunk, 1 to ${MAX_CHUNK_HOURS} (default 24)
+  --source S          landing (default): load the files already in the landing bucket;
+                      export-api: pull each chunk's hours from Amplitude's Export API into
+                      landing first (events only; needs a stack deployed with exportApiSecretArn)
   --attempt N         run a range again that already ran (after fixing a failure): 2, 3, ...
                       Chunks already loaded add nothing.
   --wait              follow the execution: progress on stderr, then its report
@@ -54,6 +57,7 @@ const OPTIONS = {
   end: { type: 'string' },
   feeds: { type: 'string' },
   'chunk-hours': { type: 'string' },
+  source: { type: 'string' },
   attempt: { type: 'string' },
   wait: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -132,7 +136,7 @@ function parseAttempt(raw: string | undefined): number {
 }
 
 function validate(
-  values: { start?: string; end?: string; feeds?: string; 'chunk-hours'?: string },
+  values: { start?: string; end?: string; feeds?: string; 'chunk-hours'?: string; source?: string },
   deployedFeeds: readonly Feed[],
 ): ParsedRequest {
   if (values.start === undefined || values.end === undefined) {
@@ -146,13 +150,16 @@ function validate(
         end: values.end,
         ...(values.feeds !== undefined ? { feeds: values.feeds } : {}),
         ...(values['chunk-hours'] !== undefined ? { chunkHours: values['chunk-hours'] } : {}),
+        ...(values.source !== undefined ? { source: values.source } : {}),
       },
       deployedFeeds,
     );
   } catch (error) {
     if (error instanceof BackfillInputError) {
       throw new UsageError(
-        error.message.replace(/\bchunkHours\b/g, '--chunk-hours').replace(/^(start|end|feeds)\b/, '--$1'),
+        error.message
+          .replace(/\bchunkHours\b/g, '--chunk-hours')
+          .replace(/^(start|end|feeds|source)\b/, '--$1'),
       );
     }
     throw error;
@@ -168,7 +175,8 @@ function deployedFeedsOf(session: AwsSession): readonly Feed[] | undefined {
 
 function describeRange(request: ParsedRequest): string {
   const input = JSON.parse(backfillExecutionInput(request)) as { start: string; end: string };
-  return `${input.start} .. ${input.end} (UTC, both included), feeds ${request.feeds.join(', ')}, ${request.chunkHours} h per chunk`;
+  const source = request.source === 'export-api' ? ", pulled from Amplitude's Export API first" : '';
+  return `${input.start} .. ${input.end} (UTC, both included), feeds ${request.feeds.join(', ')}, ${request.chunkHours} h per chunk${source}`;
 }
 
 interface Run {

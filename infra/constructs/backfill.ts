@@ -14,14 +14,18 @@ import { BACKFILL_PREFIXES } from '#shared/pipeline/backfill-layout.ts';
 import { PREFIXES } from '#shared/pipeline/layout.ts';
 import { acknowledge, acknowledgeWildcardResource } from '../nag.ts';
 import { BACKFILL_STATES, LOAD_CONFLICT_PATTERNS } from './backfill-states.ts';
+import { EXPORT_API_EPHEMERAL_STORAGE, type ExportApiAccess, useExportApi } from './export-api.ts';
 import type { ExportSettings } from './pipeline.ts';
-import { handlerEntry, PipelineFunction } from './pipeline-function.ts';
+import { handlerEntry, PipelineFunction, type PipelineFunctionProps } from './pipeline-function.ts';
 import type { RedshiftWarehouse } from './redshift-warehouse.ts';
 
 export interface BackfillProps {
   /** What is exported: project, org, feeds, schema and the landing prefix. */
   readonly settings: ExportSettings;
-  /** Bucket Amplitude's S3 export writes to; read-only for the backfill. */
+  /**
+   * Bucket Amplitude's S3 export writes to; read-only for the backfill unless `exportApi` is
+   * given (then chunks of `"source": "export-api"` write the pulled hours below the landing prefix).
+   */
   readonly landingBucket: s3.IBucket;
   /** Bucket for staged parts, manifests, the chunk lists, map results and reports. */
   readonly stagingBucket: s3.IBucket;
@@ -51,6 +55,12 @@ export interface BackfillProps {
   readonly timeout?: Duration;
   /** Retention of the state machine's log group. @default RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * The Export API connector: lets a backfill started with `"source": "export-api"` pull each
+   * chunk's hours from Amplitude into landing before staging them.
+   * @default - off: such chunks fail with ExportApiNotConfiguredError
+   */
+  readonly exportApi?: ExportApiAccess;
 }
 
 const LAMBDA_SERVICE_ERRORS = [
@@ -112,8 +122,18 @@ export class Backfill extends Construct {
       description: "Backfill: stages one chunk's landing files and builds its load transaction",
       memorySize: 2048,
       timeout: Duration.minutes(15),
-    })
-      .readBucket(ENV.landingBucket, props.landingBucket, props.settings.landingPrefix)
+      ...(props.exportApi ? { ephemeralStorageSize: EXPORT_API_EPHEMERAL_STORAGE } : {}),
+    });
+    if (props.exportApi) {
+      useExportApi(this.prepareFunction, props.exportApi).readWriteBucket(
+        ENV.landingBucket,
+        props.landingBucket,
+        [props.settings.landingPrefix],
+      );
+    } else {
+      this.prepareFunction.readBucket(ENV.landingBucket, props.landingBucket, props.settings.landingPrefix);
+    }
+    this.prepareFunction
       .readWriteBucket(ENV.stagingBucket, props.stagingBucket, [
         PREFIXES.staging,
         PREFIXES.quarantine,
@@ -161,7 +181,7 @@ export class Backfill extends Construct {
   private lambda(
     id: string,
     entry: string,
-    props: { description: string; memorySize: number; timeout: Duration },
+    props: Pick<PipelineFunctionProps, 'description' | 'memorySize' | 'timeout' | 'ephemeralStorageSize'>,
   ): PipelineFunction {
     return new PipelineFunction(this, id, {
       entry: handlerEntry(entry),

@@ -11,6 +11,7 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import {
   DIMENSIONS,
+  EXPORT_API_METRICS,
   METRIC_NAMESPACE,
   METRICS,
   type MetricName,
@@ -20,6 +21,14 @@ import type { Feed } from '#shared/schema/columns.ts';
 import { acknowledge } from '../nag.ts';
 
 type Service = (typeof SERVICES)[keyof typeof SERVICES];
+type ExportApiMetricName = (typeof EXPORT_API_METRICS)[keyof typeof EXPORT_API_METRICS];
+
+/** The live Export API pull, watched when the connector is on. */
+export interface ExportApiMonitoring {
+  readonly function: lambda.IFunction;
+  /** Time between pulls: the missing-hours alarm never looks at periods shorter than this. */
+  readonly interval: Duration;
+}
 
 export interface MonitoringProps {
   readonly feeds: readonly Feed[];
@@ -30,6 +39,8 @@ export interface MonitoringProps {
   readonly deadLetterQueue: sqs.IQueue;
   /** The backfill state machine. @default - no backfill widgets or alarm */
   readonly backfill?: sfn.IStateMachine;
+  /** The Export API pull. @default - no Export API widgets or alarms */
+  readonly exportApi?: ExportApiMonitoring;
   /** Address subscribed to the alarm topic. @default - no subscription */
   readonly alarmEmail?: string;
   /** Alarm when the oldest pending batch is older than this. @default Duration.minutes(30) */
@@ -37,6 +48,10 @@ export interface MonitoringProps {
 }
 
 const PERIOD = Duration.minutes(5);
+/** The Export API pull runs hourly by default: its figures are read per hour. */
+const EXPORT_API_PERIOD = Duration.hours(1);
+/** How long an hour may stay missing (about three hourly runs failing it) before the alarm. */
+const EXPORT_API_MAX_GAP_AGE = Duration.hours(3);
 
 /**
  * The dashboard and the alarms. Custom metrics are read by the names and dimensions of
@@ -53,6 +68,9 @@ export class Monitoring extends Construct {
     readonly quarantined: cloudwatch.Alarm;
     readonly deadLetters: cloudwatch.Alarm;
     readonly backfillFailed?: cloudwatch.Alarm;
+    readonly exportApiErrors?: cloudwatch.Alarm;
+    readonly exportApiGapAge?: cloudwatch.Alarm;
+    readonly exportApiAbandonedHours?: cloudwatch.Alarm;
   };
   private readonly feeds: readonly Feed[];
 
@@ -147,6 +165,7 @@ export class Monitoring extends Construct {
             ),
           }
         : {}),
+      ...(props.exportApi ? this.exportApiAlarms(props.exportApi) : {}),
     };
 
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
@@ -217,7 +236,77 @@ export class Monitoring extends Construct {
             ...this.perFeed(METRICS.backfillChunksFailed, SERVICES.backfill, 'Sum'),
           ]),
         ],
+        ...(props.exportApi ? [this.exportApiWidgets(props.exportApi)] : []),
       ],
+    });
+  }
+
+  private exportApiAlarms(exportApi: ExportApiMonitoring) {
+    const m = EXPORT_API_METRICS;
+    // A pull emits once per run; a period shorter than the interval would be empty.
+    const period = Duration.seconds(Math.max(EXPORT_API_PERIOD.toSeconds(), exportApi.interval.toSeconds()));
+    const maxGapAge = Math.max(EXPORT_API_MAX_GAP_AGE.toSeconds(), 3 * exportApi.interval.toSeconds());
+    return {
+      exportApiErrors: this.alarm('ExportApiErrors', exportApi.function.metricErrors({ period: PERIOD }), {
+        description:
+          'The Export API pull failed and needs a person (refused credentials, or an answer it cannot place). Its log group says which; missing hours are pulled on the next runs once it is fixed.',
+      }),
+      exportApiGapAge: this.alarm(
+        'ExportApiGapAge',
+        this.exportApiMetric(m.oldestGapAgeSeconds, 'Maximum', period),
+        {
+          threshold: maxGapAge,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          evaluationPeriods: 2,
+          // No figure means the pull did not run (schedule disabled, function gone): that is a gap too.
+          treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+          description: `An hour has been missing from the Export API pull for more than ${maxGapAge / 3600} hours, or the pull stopped reporting. Its log lists the failed hours; check https://status.amplitude.com and the pull's errors.`,
+        },
+      ),
+      exportApiAbandonedHours: this.alarm(
+        'ExportApiAbandonedHours',
+        this.exportApiMetric(m.abandonedHours, 'Sum', PERIOD),
+        {
+          threshold: 0,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          description:
+            "Hours left the Export API pull's look-back window without being pulled. Its log names them: backfill them with --source export-api.",
+        },
+      ),
+    };
+  }
+
+  private exportApiWidgets(exportApi: ExportApiMonitoring): cloudwatch.GraphWidget[] {
+    const m = EXPORT_API_METRICS;
+    const hourly = (name: ExportApiMetricName, statistic: string) =>
+      this.exportApiMetric(name, statistic, EXPORT_API_PERIOD);
+    return [
+      this.graph(
+        'Export API: hours pulled, files written (bytes downloaded on the right)',
+        [hourly(m.hoursPulled, 'Sum'), hourly(m.filesWritten, 'Sum')],
+        [hourly(m.bytesDownloaded, 'Sum')],
+      ),
+      this.graph(
+        'Export API: missing hours (age of the oldest on the right)',
+        [hourly(m.gapHours, 'Maximum'), hourly(m.abandonedHours, 'Sum')],
+        [hourly(m.oldestGapAgeSeconds, 'Maximum')],
+      ),
+      this.graph('Export API: failures', [
+        hourly(m.failedRequests, 'Sum'),
+        exportApi.function.metricErrors({ period: EXPORT_API_PERIOD, label: 'Export API pull errors' }),
+      ]),
+    ];
+  }
+
+  /** A metric of the Export API pull, which emits for the events feed only. */
+  private exportApiMetric(name: ExportApiMetricName, statistic: string, period: Duration): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: METRIC_NAMESPACE,
+      metricName: name,
+      dimensionsMap: { [DIMENSIONS.service]: SERVICES.exportApi, [DIMENSIONS.feed]: 'events' },
+      statistic,
+      period,
+      label: name,
     });
   }
 
@@ -277,17 +366,23 @@ export class Monitoring extends Construct {
       description: string;
       threshold?: number;
       comparisonOperator?: cloudwatch.ComparisonOperator;
+      /** Periods looked at, all of which must breach. @default 1 */
+      evaluationPeriods?: number;
+      /** @default NOT_BREACHING */
+      treatMissingData?: cloudwatch.TreatMissingData;
     },
   ): cloudwatch.Alarm {
+    const evaluationPeriods = options.evaluationPeriods ?? 1;
     const alarm = new cloudwatch.Alarm(this, id, {
       metric,
       alarmDescription: options.description,
       threshold: options.threshold ?? 1,
       comparisonOperator:
         options.comparisonOperator ?? cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
+      evaluationPeriods,
+      ...(evaluationPeriods > 1 ? { datapointsToAlarm: evaluationPeriods } : {}),
       // No data means nothing ran or nothing happened; the Lambda error alarms cover "did not run".
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      treatMissingData: options.treatMissingData ?? cloudwatch.TreatMissingData.NOT_BREACHING,
     });
     alarm.addAlarmAction(new actions.SnsAction(this.topic));
     return alarm;

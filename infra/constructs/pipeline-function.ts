@@ -1,6 +1,6 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, type Size } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -37,6 +37,12 @@ export interface PipelineFunctionProps {
   readonly memorySize?: number;
   /** @default Duration.minutes(5) */
   readonly timeout?: Duration;
+  /**
+   * Size of /tmp (512 MiB to 10 GiB), for functions that stage large files on disk (an Export
+   * API answer waits there while it is checked). Billed per GB-second above 512 MiB.
+   * @default - Lambda's 512 MiB
+   */
+  readonly ephemeralStorageSize?: Size;
   /** @default - no reserved concurrency (the account's unreserved pool) */
   readonly reservedConcurrentExecutions?: number;
   /** @default RetentionDays.ONE_MONTH */
@@ -97,6 +103,7 @@ export class PipelineFunction extends Construct {
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? 1024,
       timeout: props.timeout ?? Duration.minutes(5),
+      ephemeralStorageSize: props.ephemeralStorageSize,
       tracing: lambda.Tracing.ACTIVE,
       role: this.role,
       logGroup: this.logGroup,

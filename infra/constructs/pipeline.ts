@@ -204,7 +204,7 @@ export class Pipeline extends Construct {
  * takes (SendMessage, and GenerateDataKey/Decrypt on the key) instead of the broader grant of
  * `SqsDestination` (kms:ReEncrypt*, kms:GenerateDataKey*).
  */
-class EncryptedQueueDestination implements lambda.IDestination {
+export class EncryptedQueueDestination implements lambda.IDestination {
   constructor(
     private readonly queue: sqs.IQueue,
     private readonly key: kms.IKey,
@@ -226,7 +226,8 @@ function withSettings(fn: PipelineFunction, settings: ExportSettings): PipelineF
   return fn;
 }
 
-function schedule(
+/** Runs `fn` every `interval`, retrying delivery twice and dropping undeliverable events into `deadLetterQueue`. */
+export function schedule(
   scope: Construct,
   id: string,
   fn: PipelineFunction,

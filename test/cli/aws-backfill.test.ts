@@ -136,6 +136,48 @@ describe('backfill', () => {
     expect(second).toEqual(first);
   });
 
+  it('with --source export-api, names the source in the execution and its input; --source landing changes nothing', async () => {
+    const pullName = `${NAME}-export-api`;
+    mocks.sfn.on(DescribeExecutionCommand).rejects(notFound());
+    mocks.sfn.on(StartExecutionCommand).resolves({ executionArn: EXECUTION_ARN, startDate: new Date() });
+    const io = testIo();
+
+    expect(await backfillCommand(testDeps())([...BASE_ARGS, '--source', 'export-api'], io)).toBe(0);
+    await backfillCommand(testDeps())([...BASE_ARGS, '--source', 'export-api', '--attempt', '3'], testIo());
+    await backfillCommand(testDeps())([...BASE_ARGS, '--source', 'landing'], testIo());
+    await backfillCommand(testDeps())(BASE_ARGS, testIo());
+
+    const [pull, rerun, landing, plain] = mocks.sfn
+      .commandCalls(StartExecutionCommand)
+      .map((call) => call.args[0].input);
+    expect(pull).toEqual({
+      stateMachineArn: STATE_MACHINE_ARN,
+      name: pullName,
+      input: JSON.stringify({
+        start: '2026-01-01T00',
+        end: '2026-01-31T23',
+        feeds: ['events', 'merge_ids'],
+        chunkHours: 24,
+        source: 'export-api',
+      }),
+    });
+    expect(mocks.sfn.commandCalls(DescribeExecutionCommand)[0]?.args[0].input).toEqual({
+      executionArn: EXECUTION_ARN.replace(NAME, pullName),
+    });
+    expect(rerun?.name).toBe(`${pullName}-a3`);
+    expect(landing).toEqual(plain);
+    expect(landing?.name).toBe(NAME);
+    expect(io.out()).toContain(`Started backfill ${pullName}`);
+    expect(io.out()).toContain("pulled from Amplitude's Export API first");
+  });
+
+  it('rejects an unknown --source before calling AWS, naming the sources', async () => {
+    await expect(backfillCommand(testDeps())([...BASE_ARGS, '--source', 's3'], testIo())).rejects.toThrow(
+      /--source must be "landing" or "export-api".*got "s3"/,
+    );
+    expect(mocks.cloudFormation.calls()).toHaveLength(0);
+  });
+
   it('rejects a wrong range before calling AWS, with the rule the state machine applies', async () => {
     const run = backfillCommand(testDeps());
     await expect(

@@ -42,7 +42,7 @@ beforeAll(() => {
 
 function stackWith(
   endpoint: RedshiftEndpoint,
-  props: Partial<BackfillProps> = {},
+  props: Partial<BackfillProps> | ((stack: Stack) => Partial<BackfillProps>) = {},
 ): { stack: Stack; backfill: Backfill } {
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
   const stack = new Stack(app, 'Test', { env: { account: '123456789012', region: 'us-east-1' } });
@@ -56,7 +56,7 @@ function stackWith(
       assumedBy: new iam.ServicePrincipal('redshift.amazonaws.com'),
     }),
     warehouse: new RedshiftWarehouse(stack, 'Warehouse', { endpoint, database: 'analytics' }),
-    ...props,
+    ...(typeof props === 'function' ? props(stack) : props),
   });
   return { stack, backfill };
 }
@@ -289,6 +289,68 @@ describe('Backfill construct', () => {
       Description: Match.stringLikeRegexp('^Backfill: checks the requested range'),
       Environment: { Variables: Match.objectLike({ ...common, REDSHIFT_SECRET_ARN: Match.absent() }) },
     });
+  });
+
+  it('fails a chunk at once when its prepare step throws, e.g. ExportApiNotConfiguredError: only Lambda service errors are retried', () => {
+    const retried = (chunkStates[S.prepare]?.Retry ?? []).flatMap((retry) => retry.ErrorEquals);
+    expect(retried.length).toBeGreaterThan(0);
+    for (const error of retried) expect(error).toMatch(/^Lambda\.\w+Exception$/);
+    expect(chunkStates[S.prepare]?.Catch).toEqual([
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: S.chunkFailed },
+    ]);
+    // The chunk's outcome carries the error's name and the Lambda's message as its cause.
+    expect(chunkStates[S.chunkFailed]).toMatchObject({
+      Type: 'Pass',
+      Parameters: { status: 'failed', 'error.$': '$.failure.Error', 'cause.$': '$.failure.Cause' },
+      End: true,
+    });
+  });
+
+  it('with the Export API connector, lets the prepare step read its secret, write below the landing prefix and use 8 GiB of /tmp', () => {
+    const secretArn = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:amplitude-export-api-AbCdEf';
+    /** The prepare function's properties and the resources its role may do `action` on. */
+    const prepareOf = (props: Parameters<typeof stackWith>[1]) => {
+      const { stack, backfill } = stackWith(CLUSTER, props);
+      const template = Template.fromStack(stack);
+      const logicalId = (construct: { node: { defaultChild?: unknown } }) =>
+        stack.getLogicalId(construct.node.defaultChild as never);
+      const roleId = logicalId(backfill.prepareFunction.role);
+      const statements = Object.values(template.findResources('AWS::IAM::Policy'))
+        .filter((policy) => JSON.stringify(policy.Properties.Roles).includes(`"${roleId}"`))
+        .flatMap(
+          (policy) => policy.Properties.PolicyDocument.Statement as { Action: unknown; Resource: unknown }[],
+        );
+      return {
+        properties: template.toJSON().Resources[logicalId(backfill.prepareFunction.function)].Properties,
+        allowed: (action: string) =>
+          statements
+            .filter((statement) => [statement.Action].flat().includes(action))
+            .flatMap((statement) => [statement.Resource].flat()),
+        landingArn: { 'Fn::GetAtt': [logicalId(stack.node.findChild('Landing')), 'Arn'] },
+      };
+    };
+
+    const off = prepareOf({});
+    expect(off.properties.EphemeralStorage).toBeUndefined();
+    expect(off.properties.Environment.Variables.EXPORT_API_SECRET_ARN).toBeUndefined();
+    expect(JSON.stringify(off.allowed('s3:PutObject'))).not.toContain(JSON.stringify(off.landingArn));
+
+    const on = prepareOf((stack) => ({
+      settings: { ...SETTINGS, landingPrefix: 'amplitude/' },
+      exportApi: {
+        secret: secretsmanager.Secret.fromSecretCompleteArn(stack, 'ExportApiSecret', secretArn),
+        region: 'eu',
+      },
+    }));
+    expect(on.properties.EphemeralStorage).toEqual({ Size: 8192 });
+    expect(on.properties.Environment.Variables).toMatchObject({
+      EXPORT_API_SECRET_ARN: secretArn,
+      EXPORT_API_REGION: 'eu',
+    });
+    for (const action of ['s3:PutObject', 's3:DeleteObject']) {
+      expect(on.allowed(action)).toContainEqual({ 'Fn::Join': ['', [on.landingArn, '/amplitude/*']] });
+    }
+    expect(on.allowed('secretsmanager:GetSecretValue')).toEqual([secretArn]);
   });
 
   it('names the workgroup for Redshift Serverless', () => {

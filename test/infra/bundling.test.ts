@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLUSTER_CONTEXT, resourcesOf, synthesize } from './synth.ts';
+import { CLUSTER_EXPORT_API_CONTEXT, resourcesOf, synthesize } from './synth.ts';
 
 const run = promisify(execFile);
 
@@ -18,13 +18,14 @@ interface BundledFunction {
 let outdir: string;
 let bundled: BundledFunction[];
 
-// The one synthesis with real bundling: every Lambda of the stack through the local esbuild.
+// The one synthesis with real bundling: every Lambda of the stack through the local esbuild,
+// with the Export API connector on so that its pull function is among them.
 beforeAll(async () => {
   outdir = await mkdtemp(join(tmpdir(), 'cdk-bundle-'));
-  const { app, template } = synthesize(CLUSTER_CONTEXT, { bundle: true, outdir });
+  const { app, template } = synthesize(CLUSTER_EXPORT_API_CONTEXT, { bundle: true, outdir });
   app.synth();
   bundled = Object.entries(resourcesOf(template, 'AWS::Lambda::Function'))
-    .filter(([id]) => /^(Pipeline|Backfill)/.test(id) && !id.includes('Provider'))
+    .filter(([id]) => /^(Pipeline|Backfill|ExportApi)/.test(id) && !id.includes('Provider'))
     .map(([id, fn]) => {
       const s3Key = (fn.Properties.Code as { S3Key: string }).S3Key;
       const variables = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
@@ -56,6 +57,7 @@ describe('bundling', () => {
       'BackfillPlan',
       'BackfillPrepare',
       'BackfillSummarize',
+      'ExportApiPull',
     ]) {
       expect(
         ids.filter((id) => id.startsWith(name)),

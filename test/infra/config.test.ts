@@ -131,6 +131,108 @@ describe('parseContext', () => {
   });
 });
 
+describe('parseContext: the Export API connector', () => {
+  const SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:amplitude-export-api-AbCdEf';
+  // What cdk.json sets: the documented defaults, which leave the connector off.
+  const DEFAULTS = {
+    exportApiRegion: 'us',
+    exportApiIntervalMinutes: 60,
+    exportApiDelayHours: 3,
+    exportApiLookbackDays: 7,
+  };
+
+  it('is off without exportApiSecretArn, also with the defaults cdk.json sets', () => {
+    expect(parse(REQUIRED).exportApi).toBeUndefined();
+    expect(parse({ ...REQUIRED, ...DEFAULTS }).exportApi).toBeUndefined();
+    expect(parse({ ...REQUIRED, ...DEFAULTS })).toEqual(parse(REQUIRED));
+  });
+
+  it('is on with exportApiSecretArn, with the documented defaults', () => {
+    expect(parse({ ...REQUIRED, exportApiSecretArn: SECRET }).exportApi).toEqual({
+      secretArn: SECRET,
+      region: 'us',
+      intervalMinutes: 60,
+      delayHours: 3,
+      lookbackDays: 7,
+    });
+    expect(parse({ ...REQUIRED, ...DEFAULTS, exportApiSecretArn: SECRET }).exportApi).toEqual(
+      parse({ ...REQUIRED, exportApiSecretArn: SECRET }).exportApi,
+    );
+  });
+
+  it('takes the region, interval, delay and look-back from context, as JSON values or -c strings', () => {
+    const flags = {
+      ...REQUIRED,
+      exportApiSecretArn: SECRET,
+      exportApiRegion: 'eu',
+      exportApiIntervalMinutes: '30',
+      exportApiDelayHours: '6',
+      exportApiLookbackDays: '14',
+    };
+    const json = {
+      ...flags,
+      exportApiIntervalMinutes: 30,
+      exportApiDelayHours: 6,
+      exportApiLookbackDays: 14,
+    };
+    expect(parse(flags).exportApi).toEqual({
+      secretArn: SECRET,
+      region: 'eu',
+      intervalMinutes: 30,
+      delayHours: 6,
+      lookbackDays: 14,
+    });
+    expect(parse(json)).toEqual(parse(flags));
+  });
+
+  it.each([
+    [
+      { exportApiSecretArn: 'amplitude-export-api' },
+      /exportApiSecretArn must be the complete ARN.*\{"apiKey", "secretKey"\}/,
+    ],
+    [
+      { exportApiSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:amplitude-export-api' },
+      /exportApiSecretArn must be the complete ARN.*<name>-<6 characters>/,
+    ],
+    [
+      {
+        exportApiSecretArn:
+          'arn:aws:secretsmanager:us-east-1:123456789012:secret:amplitude-export-api-AbCdEf',
+      },
+      /exportApiSecretArn names a secret in us-east-1, but the stack deploys to eu-west-1.*Create the secret in eu-west-1/,
+    ],
+    [{ exportApiSecretArn: SECRET, exportApiRegion: 'EU' }, /exportApiRegion must be "us" or "eu".*got "EU"/],
+    [
+      { exportApiSecretArn: SECRET, exportApiIntervalMinutes: 5 },
+      /exportApiIntervalMinutes must be from 15 to 360, got 5/,
+    ],
+    [
+      { exportApiSecretArn: SECRET, exportApiIntervalMinutes: 'hourly' },
+      /exportApiIntervalMinutes must be a whole number/,
+    ],
+    [
+      { exportApiSecretArn: SECRET, exportApiDelayHours: 1 },
+      /exportApiDelayHours must be from 2 to 72, got 1/,
+    ],
+    [
+      { exportApiSecretArn: SECRET, exportApiLookbackDays: 31 },
+      /exportApiLookbackDays must be from 1 to 30, got 31/,
+    ],
+    [
+      { exportApiRegion: 'eu' },
+      /exportApiRegion is set to "eu", but exportApiSecretArn is not.*-c exportApiSecretArn=/,
+    ],
+    [
+      { exportApiIntervalMinutes: 30 },
+      /exportApiIntervalMinutes is set to "30", but exportApiSecretArn is not/,
+    ],
+    // Checked even with the connector off, so a typo is not kept for the day it is turned on.
+    [{ exportApiLookbackDays: 0 }, /exportApiLookbackDays must be from 1 to 30, got 0/],
+  ])('rejects %o with a message naming the key and what is allowed', (override, message) => {
+    expect(errorOf({ ...REQUIRED, ...override })).toMatch(message);
+  });
+});
+
 describe('assertSameAccount', () => {
   const serverless = parse({
     ...REQUIRED,

@@ -1,18 +1,40 @@
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ENV } from '#shared/config/pipeline.ts';
 import { STACK_OUTPUTS } from '#shared/config/stack-outputs.ts';
-import { METRIC_NAMESPACE, METRICS } from '#shared/observability/metric-names.ts';
-import { CALLER_USERID, CLUSTER_CONTEXT, resourcesOf, SERVERLESS_CONTEXT, synthesize } from './synth.ts';
+import { EXPORT_API_METRICS, METRIC_NAMESPACE, METRICS } from '#shared/observability/metric-names.ts';
+import type { LivePullSummary } from '#shared/sources/amplitude-export-api/live.ts';
+import { liveMetricValues } from '#shared/sources/amplitude-export-api/metrics.ts';
+import {
+  EXPORT_API_ENV,
+  exportApiClientFrom,
+  livePullSettingsFrom,
+} from '#shared/sources/amplitude-export-api/settings.ts';
+import {
+  CALLER_USERID,
+  CLUSTER_CONTEXT,
+  CLUSTER_EXPORT_API_CONTEXT,
+  EXPORT_API_SECRET_ARN,
+  resourcesOf,
+  SERVERLESS_CONTEXT,
+  SERVERLESS_EXPORT_API_CONTEXT,
+  synthesize,
+} from './synth.ts';
 
 type Resource = { Properties: Record<string, unknown> };
 
 let cluster: Template;
 let serverless: Template;
+/** The same deployments with the Export API connector on. */
+let clusterExportApi: Template;
+let serverlessExportApi: Template;
 
 beforeAll(() => {
   cluster = synthesize(CLUSTER_CONTEXT).template;
   serverless = synthesize(SERVERLESS_CONTEXT).template;
+  clusterExportApi = synthesize(CLUSTER_EXPORT_API_CONTEXT).template;
+  serverlessExportApi = synthesize(SERVERLESS_EXPORT_API_CONTEXT).template;
 });
 
 /** Logical id of the one resource of `type` whose logical id starts with `prefix`. */
@@ -591,6 +613,379 @@ describe('verify on deploy', () => {
       Environment: {
         Variables: Match.objectLike({ USER_ON_EVENT_FUNCTION_ARN: { 'Fn::GetAtt': [verify, 'Arn'] } }),
       },
+    });
+  });
+});
+
+/** Every `[namespace, name, dimension, value, ...]` metric of the dashboard's widgets. */
+function dashboardMetrics(template: Template): { name: string; dimensions: Record<string, string> }[] {
+  const dashboard = Object.values(resourcesOf(template, 'AWS::CloudWatch::Dashboard'))[0]!;
+  const body = dashboard.Properties.DashboardBody as { 'Fn::Join': [string, unknown[]] } | string;
+  // References (function names, the region) sit inside JSON strings: any text stands in.
+  const text =
+    typeof body === 'string'
+      ? body
+      : body['Fn::Join'][1].map((part) => (typeof part === 'string' ? part : 'ref')).join('');
+  const widgets = (JSON.parse(text) as { widgets: { properties: { metrics?: unknown[][] } }[] }).widgets;
+  return widgets
+    .flatMap((widget) => widget.properties.metrics ?? [])
+    .filter((metric) => metric[0] === METRIC_NAMESPACE)
+    .map((metric) => {
+      const parts = metric.filter((part): part is string => typeof part === 'string');
+      const dimensions: Record<string, string> = {};
+      for (let at = 2; at + 1 < parts.length; at += 2) dimensions[parts[at]!] = parts[at + 1]!;
+      return { name: parts[1]!, dimensions };
+    });
+}
+
+/** Every custom metric the alarms read, with its dimensions. */
+function alarmMetrics(template: Template): { name: string; dimensions: Record<string, string> }[] {
+  type Metric = { MetricName: string; Namespace: string; Dimensions?: { Name: string; Value: string }[] };
+  const metrics: Metric[] = [];
+  for (const alarm of Object.values(resourcesOf(template, 'AWS::CloudWatch::Alarm'))) {
+    const properties = alarm.Properties as Partial<Metric> & {
+      Metrics?: { MetricStat?: { Metric: Metric } }[];
+    };
+    if (properties.MetricName) metrics.push(properties as Metric);
+    for (const query of properties.Metrics ?? []) if (query.MetricStat) metrics.push(query.MetricStat.Metric);
+  }
+  return metrics
+    .filter((metric) => metric.Namespace === METRIC_NAMESPACE)
+    .map((metric) => ({
+      name: metric.MetricName,
+      dimensions: Object.fromEntries((metric.Dimensions ?? []).map(({ Name, Value }) => [Name, Value])),
+    }));
+}
+
+const EXPORT_API_NAMES: ReadonlySet<string> = new Set(Object.values(EXPORT_API_METRICS));
+
+/** A finished run with a gap: what the pull handler turns into metrics. */
+const PULL_RUN: LivePullSummary = {
+  skipped: false,
+  dueHours: 3,
+  requests: 2,
+  hoursPulled: 2,
+  hoursWithData: 2,
+  filesWritten: 3,
+  filesUnchanged: 0,
+  filesDeleted: 0,
+  bytesDownloaded: 1000,
+  events: 40,
+  failures: [],
+  gapHours: 1,
+  oldestGapAgeSeconds: 3600,
+  abandonedHours: [],
+  hoursNeedingBackfill: [],
+};
+
+/** Logical ids that the connector adds: its own construct and its alarms. */
+const CONNECTOR_IDS = /^(ExportApi|MonitoringExportApi)/;
+
+describe('Export API connector', () => {
+  it('is off by default: no pull function, schedule, secret, /tmp size, alarm, widget or output of it', () => {
+    for (const template of [cluster, serverless]) {
+      const ids = Object.keys(template.toJSON().Resources as object);
+      expect(ids.filter((id) => CONNECTOR_IDS.test(id))).toEqual([]);
+      for (const [id, fn] of Object.entries(resourcesOf(template, 'AWS::Lambda::Function'))) {
+        const names = Object.keys(
+          (fn.Properties.Environment as { Variables?: object } | undefined)?.Variables ?? {},
+        );
+        expect(
+          names.filter((name) => name.startsWith('EXPORT_API_')),
+          id,
+        ).toEqual([]);
+        expect(fn.Properties.EphemeralStorage, id).toBeUndefined();
+      }
+      expect(dashboardMetrics(template).filter(({ name }) => EXPORT_API_NAMES.has(name))).toEqual([]);
+      expect(Object.keys(template.findOutputs('ExportApiPullFunctionName'))).toEqual([]);
+      const prepare = statementsOf(template, 'BackfillPrepareFunctionRole');
+      expect(JSON.stringify(resourcesAllowed(prepare, 's3:PutObject'))).not.toMatch(
+        /StorageLanding|acme-amplitude-export/,
+      );
+      expect(JSON.stringify(template.toJSON())).not.toContain('export-api');
+    }
+  });
+
+  it('turned on, adds its own resources and changes only the prepare step, the dead-letter queue policy and the dashboard', () => {
+    const off = cluster.toJSON() as { Resources: Record<string, unknown>; Outputs: Record<string, unknown> };
+    const on = clusterExportApi.toJSON() as typeof off;
+    const changed = Object.keys(off.Resources)
+      .filter((id) => JSON.stringify(off.Resources[id]) !== JSON.stringify(on.Resources[id]))
+      .map((id) => id.replace(/[0-9A-F]{8}$/, ''));
+    expect(changed.sort()).toEqual([
+      'BackfillPrepareFunction',
+      'BackfillPrepareFunctionRoleDefaultPolicy',
+      'MonitoringDashboard',
+      // EventBridge may now also drop the pull's undeliverable events into the queue.
+      'PipelineDeadLettersPolicy',
+    ]);
+    const added = Object.keys(on.Resources).filter((id) => !(id in off.Resources));
+    expect(added.length).toBeGreaterThanOrEqual(8);
+    for (const id of added) expect(id).toMatch(CONNECTOR_IDS);
+    const { ExportApiPullFunctionName: pullOutput, ...otherOutputs } = on.Outputs;
+    expect(pullOutput).toBeDefined();
+    expect(otherOutputs).toEqual(off.Outputs);
+  });
+
+  it('runs the pull in its own Lambda: 2048 MB, 15 minutes, 8 GiB of /tmp, one at a time, failures to the DLQ without retries', () => {
+    const pull = functionOf(clusterExportApi, 'ExportApiPullFunction');
+    expect(pull.Properties).toMatchObject({
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      TracingConfig: { Mode: 'Active' },
+      MemorySize: 2048,
+      Timeout: 900,
+      EphemeralStorage: { Size: 8192 },
+      ReservedConcurrentExecutions: 1,
+      LoggingConfig: { LogFormat: 'JSON', LogGroup: { Ref: expect.stringMatching(/^ExportApiPullLogs/) } },
+    });
+    const dlq = { 'Fn::GetAtt': [idOf(clusterExportApi, 'AWS::SQS::Queue', 'PipelineDeadLetters'), 'Arn'] };
+    clusterExportApi.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: idOf(clusterExportApi, 'AWS::Lambda::Function', 'ExportApiPullFunction') },
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 3600,
+      DestinationConfig: { OnFailure: { Destination: dlq } },
+    });
+  });
+
+  it('sets exactly the environment the pull handler reads, and the connector’s own readers accept it', () => {
+    const secrets = new SecretsManagerClient({ region: 'eu-west-1' });
+    for (const [template, expected] of [
+      [
+        clusterExportApi,
+        { region: 'us', baseUrl: 'https://amplitude.com', prefix: '', delay: 3, lookback: 7 },
+      ],
+      [
+        serverlessExportApi,
+        {
+          region: 'eu',
+          baseUrl: 'https://analytics.eu.amplitude.com',
+          prefix: 'amplitude/187520/',
+          delay: 4,
+          lookback: 10,
+        },
+      ],
+    ] as const) {
+      const variables = environmentOf(template, 'ExportApiPullFunction');
+      expect(Object.keys(variables).sort()).toEqual(
+        [
+          'NODE_OPTIONS',
+          'POWERTOOLS_SERVICE_NAME',
+          'POWERTOOLS_METRICS_NAMESPACE',
+          ENV.projectId,
+          ENV.landingPrefix,
+          ENV.landingBucket,
+          ENV.stagingBucket,
+          EXPORT_API_ENV.secretArn,
+          EXPORT_API_ENV.region,
+          EXPORT_API_ENV.delayHours,
+          EXPORT_API_ENV.lookbackDays,
+        ].sort(),
+      );
+      expect(variables.POWERTOOLS_SERVICE_NAME).toBe('export-api');
+      const env = Object.fromEntries(
+        Object.entries(variables).map(([name, value]) => [name, typeof value === 'string' ? value : 'token']),
+      );
+      expect(livePullSettingsFrom(env)).toEqual({
+        projectId: '187520',
+        landingPrefix: expected.prefix,
+        delayHours: expected.delay,
+        lookbackDays: expected.lookback,
+        maxHoursPerRequest: 24,
+        batcherLookbackDays: 2,
+      });
+      expect(exportApiClientFrom(env, { secrets }).baseUrl).toBe(expected.baseUrl);
+    }
+    expect(environmentOf(clusterExportApi, 'ExportApiPullFunction')).toMatchObject({
+      [ENV.landingBucket]: { Ref: idOf(clusterExportApi, 'AWS::S3::Bucket', 'StorageLanding') },
+      [ENV.stagingBucket]: { Ref: idOf(clusterExportApi, 'AWS::S3::Bucket', 'StorageStaging') },
+      [EXPORT_API_ENV.secretArn]: EXPORT_API_SECRET_ARN,
+    });
+
+    const allowed = new Set<string>([
+      ...Object.values(ENV),
+      ...Object.values(EXPORT_API_ENV),
+      'NODE_OPTIONS',
+      'POWERTOOLS_SERVICE_NAME',
+      'POWERTOOLS_METRICS_NAMESPACE',
+    ]);
+    for (const [id, fn] of Object.entries(resourcesOf(clusterExportApi, 'AWS::Lambda::Function'))) {
+      if (!/^(Pipeline|Backfill|ExportApi)/.test(id)) continue;
+      const names = Object.keys((fn.Properties.Environment as { Variables: object }).Variables);
+      for (const name of names) expect(allowed.has(name), `${id} sets ${name}`).toBe(true);
+    }
+  });
+
+  it('lets the pull write below the landing prefix and staging state/ only, and read only its secret', () => {
+    const pull = statementsOf(clusterExportApi, 'ExportApiPullRole');
+    expect(actionsOf(pull)).toEqual([
+      'kms:Decrypt',
+      'kms:GenerateDataKey',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+      's3:AbortMultipartUpload',
+      's3:DeleteObject',
+      's3:GetObject',
+      's3:ListBucket',
+      's3:PutObject',
+      'secretsmanager:DescribeSecret',
+      'secretsmanager:GetSecretValue',
+      'sqs:SendMessage',
+      'xray:PutTelemetryRecords',
+      'xray:PutTraceSegments',
+    ]);
+    const landingObjects = {
+      'Fn::Join': [
+        '',
+        [{ 'Fn::GetAtt': [idOf(clusterExportApi, 'AWS::S3::Bucket', 'StorageLanding'), 'Arn'] }, '/*'],
+      ],
+    };
+    for (const action of ['s3:PutObject', 's3:DeleteObject', 's3:GetObject']) {
+      expect(resourcesAllowed(pull, action)).toEqual([
+        landingObjects,
+        objectsBelow(clusterExportApi, 'state/'),
+      ]);
+    }
+    expect(resourcesAllowed(pull, 'secretsmanager:GetSecretValue')).toEqual([EXPORT_API_SECRET_ARN]);
+
+    // An imported landing bucket: the grants name it, below its prefix only.
+    const imported = statementsOf(serverlessExportApi, 'ExportApiPullRole');
+    expect(resourcesAllowed(imported, 's3:PutObject')).toContain(
+      'arn:aws:s3:::acme-amplitude-export/amplitude/187520/*',
+    );
+    expect(resourcesAllowed(imported, 's3:ListBucket')).toContain('arn:aws:s3:::acme-amplitude-export');
+    expect(resourcesAllowed(imported, 'secretsmanager:GetSecretValue')).toEqual([
+      SERVERLESS_EXPORT_API_CONTEXT.exportApiSecretArn,
+    ]);
+
+    // Only the pull and the backfill's prepare step may read the Amplitude keys.
+    const readers = Object.entries(resourcesOf(clusterExportApi, 'AWS::IAM::Policy'))
+      .filter(([, policy]) =>
+        JSON.stringify(policy.Properties.PolicyDocument).includes(EXPORT_API_SECRET_ARN),
+      )
+      .map(([id]) => id.replace(/[0-9A-F]{8}$/, ''));
+    expect(readers.sort()).toEqual([
+      'BackfillPrepareFunctionRoleDefaultPolicy',
+      'ExportApiPullRoleDefaultPolicy',
+    ]);
+  });
+
+  it('schedules the pull every exportApiIntervalMinutes, with retries and the dead-letter queue', () => {
+    for (const [template, expression, seconds] of [
+      [clusterExportApi, 'rate(1 hour)', 3600],
+      [serverlessExportApi, 'rate(2 hours)', 7200],
+    ] as const) {
+      template.hasResourceProperties('AWS::Events::Rule', {
+        ScheduleExpression: expression,
+        State: 'ENABLED',
+        Targets: [
+          Match.objectLike({
+            Arn: { 'Fn::GetAtt': [idOf(template, 'AWS::Lambda::Function', 'ExportApiPullFunction'), 'Arn'] },
+            RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: seconds },
+            DeadLetterConfig: {
+              Arn: { 'Fn::GetAtt': [idOf(template, 'AWS::SQS::Queue', 'PipelineDeadLetters'), 'Arn'] },
+            },
+          }),
+        ],
+      });
+    }
+  });
+
+  it('gives the backfill prepare step the secret, the region, writes below the landing prefix and 8 GiB of /tmp', () => {
+    const prepare = functionOf(serverlessExportApi, 'BackfillPrepareFunction');
+    expect(prepare.Properties.EphemeralStorage).toEqual({ Size: 8192 });
+    expect(environmentOf(serverlessExportApi, 'BackfillPrepareFunction')).toMatchObject({
+      [EXPORT_API_ENV.secretArn]: SERVERLESS_EXPORT_API_CONTEXT.exportApiSecretArn,
+      [EXPORT_API_ENV.region]: 'eu',
+      [ENV.landingBucket]: 'acme-amplitude-export',
+    });
+    const statements = statementsOf(serverlessExportApi, 'BackfillPrepareFunctionRole');
+    for (const action of ['s3:PutObject', 's3:DeleteObject']) {
+      expect(resourcesAllowed(statements, action)).toContain(
+        'arn:aws:s3:::acme-amplitude-export/amplitude/187520/*',
+      );
+    }
+    expect(resourcesAllowed(statements, 'secretsmanager:GetSecretValue')).toEqual([
+      SERVERLESS_EXPORT_API_CONTEXT.exportApiSecretArn,
+    ]);
+    // The Data API secret is the state machine's and the summarize step's, never the prepare step's.
+    expect(environmentOf(serverlessExportApi, 'BackfillPrepareFunction')[ENV.secretArn]).toBeUndefined();
+  });
+
+  it('alarms on an hour missing over 3 hours (2 of 2 hourly periods, silence breaching), abandoned hours and the pull’s errors', () => {
+    const topic = { Ref: idOf(clusterExportApi, 'AWS::SNS::Topic', 'MonitoringAlarms') };
+    const alarms = Object.values(resourcesOf(clusterExportApi, 'AWS::CloudWatch::Alarm'));
+    expect(alarms).toHaveLength(10);
+    for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([topic]);
+    const exportApiMetric = (name: string, stat: string, period: number) =>
+      Match.objectLike({
+        MetricStat: {
+          Metric: {
+            Namespace: METRIC_NAMESPACE,
+            MetricName: name,
+            Dimensions: [
+              { Name: 'Feed', Value: 'events' },
+              { Name: 'service', Value: 'export-api' },
+            ],
+          },
+          Period: period,
+          Stat: stat,
+        },
+      });
+    clusterExportApi.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Metrics: [exportApiMetric(EXPORT_API_METRICS.oldestGapAgeSeconds, 'Maximum', 3600)],
+      Threshold: 10800,
+      ComparisonOperator: 'GreaterThanThreshold',
+      EvaluationPeriods: 2,
+      DatapointsToAlarm: 2,
+      TreatMissingData: 'breaching',
+    });
+    clusterExportApi.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Metrics: [exportApiMetric(EXPORT_API_METRICS.abandonedHours, 'Sum', 300)],
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    clusterExportApi.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      Dimensions: [
+        {
+          Name: 'FunctionName',
+          Value: { Ref: idOf(clusterExportApi, 'AWS::Lambda::Function', 'ExportApiPullFunction') },
+        },
+      ],
+      Threshold: 1,
+    });
+    // A pull every 2 hours: periods as long as the interval, and three intervals of grace.
+    serverlessExportApi.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Metrics: [exportApiMetric(EXPORT_API_METRICS.oldestGapAgeSeconds, 'Maximum', 7200)],
+      Threshold: 21600,
+      EvaluationPeriods: 2,
+    });
+  });
+
+  it('charts and alarms on exactly the metrics the pull emits, under the dimensions it emits them with', () => {
+    const emitted = new Set<string>(liveMetricValues(PULL_RUN).map(({ name }) => name));
+    expect(emitted.size).toBe(Object.keys(EXPORT_API_METRICS).length);
+    const read = [...dashboardMetrics(clusterExportApi), ...alarmMetrics(clusterExportApi)].filter(
+      ({ name, dimensions }) => EXPORT_API_NAMES.has(name) || dimensions.service === 'export-api',
+    );
+    expect(new Set(read.map(({ name }) => name))).toEqual(emitted);
+    for (const { name, dimensions } of read) {
+      expect(dimensions, name).toEqual({ service: 'export-api', Feed: 'events' });
+    }
+    // The pipeline's own widgets and alarms still read the pipeline's names only.
+    for (const { name } of [...dashboardMetrics(cluster), ...alarmMetrics(cluster)]) {
+      expect(Object.values(METRICS) as string[], name).toContain(name);
+    }
+  });
+
+  it('names the pull function in an output', () => {
+    expect(
+      clusterExportApi.findOutputs('ExportApiPullFunctionName').ExportApiPullFunctionName?.Value,
+    ).toEqual({
+      Ref: idOf(clusterExportApi, 'AWS::Lambda::Function', 'ExportApiPullFunction'),
     });
   });
 });

@@ -37,6 +37,26 @@ export const SERVERLESS_CONTEXT = {
   loadIntervalMinutes: '15',
 } as const;
 
+/** A secret of the Export API connector in CLUSTER_CONTEXT's region (eu-west-1). */
+export const EXPORT_API_SECRET_ARN =
+  'arn:aws:secretsmanager:eu-west-1:123456789012:secret:amplitude-export-api-AbCdEf';
+
+/** CLUSTER_CONTEXT with the Export API connector on, everything else at its default. */
+export const CLUSTER_EXPORT_API_CONTEXT = {
+  ...CLUSTER_CONTEXT,
+  exportApiSecretArn: EXPORT_API_SECRET_ARN,
+} as const;
+
+/** SERVERLESS_CONTEXT (imported landing bucket with a prefix) with the connector on and tuned. */
+export const SERVERLESS_EXPORT_API_CONTEXT = {
+  ...SERVERLESS_CONTEXT,
+  exportApiSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:amplitude/export-api-XyZ789',
+  exportApiRegion: 'eu',
+  exportApiIntervalMinutes: '120',
+  exportApiDelayHours: '4',
+  exportApiLookbackDays: '10',
+} as const;
+
 export interface Synthesized {
   readonly app: App;
   readonly stack: AmplitudeRedshiftExportStack;
