@@ -8,6 +8,7 @@ import type { Benchmark } from './benchmark.ts';
 
 const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   batcher: async () => (await import('./batcher.ts')).benchmark,
+  loader: async () => (await import('./loader.ts')).benchmark,
   'export-api': async () => (await import('./export-api.ts')).benchmark,
 };
 
