@@ -1,3 +1,4 @@
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { UsageError } from './io.ts';
 
 /** `30s`, `5m`, `1h` or plain milliseconds -> milliseconds. */
@@ -10,4 +11,20 @@ export function parseInterval(text: string, flag: string): number {
   const ms = amount * factor;
   if (ms < 1000) throw new UsageError(`${flag} must be at least 1s, got ${JSON.stringify(text)}.`);
   return ms;
+}
+
+/**
+ * The command's flags, strictly parsed; an unknown or malformed flag is a `UsageError` that
+ * ends with the command's help text.
+ */
+export function parseOptions<const T extends NonNullable<ParseArgsConfig['options']>>(
+  argv: string[],
+  options: T,
+  help: string,
+) {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message}\n\n${help}`);
+  }
 }

@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import {
   type DescribeExecutionCommandOutput,
   ExecutionStatus,
@@ -24,6 +23,7 @@ import { clip, formatAge, formatUtc, renderTable } from '../aws/format.ts';
 import { retryThrottled } from '../aws/retry.ts';
 import { type AwsCommandDeps, type AwsSession, defaultAwsDeps, openSession } from '../aws/session.ts';
 import { type CliIo, type Command, UsageError } from '../io.ts';
+import { parseOptions } from '../options.ts';
 
 const HELP = `Usage: redshift-export backfill --stack NAME --start DAY|HOUR --end DAY|HOUR [options]
 
@@ -74,12 +74,7 @@ const FINISHED_BADLY: ReadonlySet<string> = new Set([
 
 export function backfillCommand(deps: AwsCommandDeps = defaultAwsDeps): Command {
   return async (argv, io) => {
-    let values: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true }>>['values'];
-    try {
-      ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
-    } catch (error) {
-      throw new UsageError(`${(error as Error).message}\n\n${HELP}`);
-    }
+    const values = parseOptions(argv, OPTIONS, HELP);
     if (values.help) {
       io.stdout(HELP);
       return 0;

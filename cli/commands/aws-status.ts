@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { ExecutionStatus, ListExecutionsCommand } from '@aws-sdk/client-sfn';
 import { sanitizeText } from '#shared/observability/redact.ts';
 import { FEEDS, type Feed } from '#shared/schema/columns.ts';
@@ -19,6 +18,7 @@ import { type AwsCommandDeps, type AwsSession, defaultAwsDeps, openSession } fro
 import { STACK_OUTPUTS } from '../aws/stack.ts';
 import { type FeedBatches, type RecentError, readStagingStatus } from '../aws/staging-status.ts';
 import { type Command, UsageError } from '../io.ts';
+import { parseOptions } from '../options.ts';
 
 const HELP = `Usage: redshift-export status --stack NAME [--region R] [--json] [--loads N]
 
@@ -83,12 +83,7 @@ export interface StatusReport {
 
 export function statusCommand(deps: AwsCommandDeps = defaultAwsDeps): Command {
   return async (argv, io) => {
-    let values: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true }>>['values'];
-    try {
-      ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
-    } catch (error) {
-      throw new UsageError(`${(error as Error).message}\n\n${HELP}`);
-    }
+    const values = parseOptions(argv, OPTIONS, HELP);
     if (values.help) {
       io.stdout(HELP);
       return 0;

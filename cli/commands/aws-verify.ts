@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { InvokeCommand, type InvokeCommandOutput } from '@aws-sdk/client-lambda';
 import { sanitizeText } from '#shared/observability/redact.ts';
 import type { VerifyReport } from '#shared/verify/verify.ts';
@@ -6,6 +5,7 @@ import { awsErrorName, explainAwsFailure } from '../aws/errors.ts';
 import { retryThrottled } from '../aws/retry.ts';
 import { type AwsCommandDeps, defaultAwsDeps, openSession } from '../aws/session.ts';
 import { type Command, UsageError } from '../io.ts';
+import { parseOptions } from '../options.ts';
 
 const HELP = `Usage: redshift-export verify --stack NAME [--region R] [--json]
 
@@ -31,12 +31,7 @@ const OPTIONS = {
 
 export function verifyCommand(deps: AwsCommandDeps = defaultAwsDeps): Command {
   return async (argv, io) => {
-    let values: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true }>>['values'];
-    try {
-      ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
-    } catch (error) {
-      throw new UsageError(`${(error as Error).message}\n\n${HELP}`);
-    }
+    const values = parseOptions(argv, OPTIONS, HELP);
     if (values.help) {
       io.stdout(HELP);
       return 0;

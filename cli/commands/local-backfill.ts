@@ -1,5 +1,4 @@
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { synthesizeBackfillDefinition } from '#infra/constructs/backfill-definition.ts';
 import type { PipelineSettings } from '#shared/config/pipeline.ts';
 import { type ChunkProgress, runBackfillLocally } from '#shared/pipeline/backfill-local.ts';
@@ -8,6 +7,7 @@ import { ensureWarehouseObjects } from '#shared/pipeline/loader.ts';
 import type { ObjectStore } from '#shared/storage/object-store.ts';
 import type { SqlRunner } from '#shared/warehouse/sql-runner.ts';
 import { type CliIo, type Command, UsageError } from '../io.ts';
+import { parseOptions } from '../options.ts';
 
 const HELP = `Usage: redshift-export local backfill --start DATE --end DATE [options]
 
@@ -124,12 +124,7 @@ const OPTIONS = {
 
 /** `redshift-export local backfill ...` */
 export const run: Command = async (argv, io) => {
-  let values: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true }>>['values'];
-  try {
-    values = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }).values;
-  } catch (error) {
-    throw new UsageError(`${(error as Error).message}\n\n${HELP}`);
-  }
+  const values = parseOptions(argv, OPTIONS, HELP);
   if (values.help) {
     io.stdout(HELP);
     return 0;

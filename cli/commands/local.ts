@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { type PipelineSettings, pipelineSettingsFrom } from '#shared/config/pipeline.ts';
 import { type BatcherSummary, runBatcher } from '#shared/pipeline/batcher.ts';
 import { systemClock } from '#shared/pipeline/clock.ts';
@@ -11,7 +10,7 @@ import type { ObjectStore } from '#shared/storage/object-store.ts';
 import { PostgresRunner } from '#shared/warehouse/postgres.ts';
 import { type LocalPostgres, startLocalPostgres } from '../embedded-postgres.ts';
 import { type CliIo, type Command, UsageError } from '../io.ts';
-import { parseInterval } from '../options.ts';
+import { parseInterval, parseOptions } from '../options.ts';
 
 const HELP = `Usage: redshift-export local [--once] [options]
        redshift-export local backfill --start DATE --end DATE [options]
@@ -68,15 +67,7 @@ export const run: Command = async (argv, io) => {
     const { run: backfill } = await import('./local-backfill.ts');
     return await backfill(argv.slice(1), io);
   }
-  let parsed: ReturnType<
-    typeof parseArgs<{ options: typeof OPTIONS; strict: true; allowPositionals: false }>
-  >;
-  try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false });
-  } catch (error) {
-    throw new UsageError(`${(error as Error).message}\n\n${HELP}`);
-  }
-  const { values } = parsed;
+  const values = parseOptions(argv, OPTIONS, HELP);
   if (values.help) {
     io.stdout(HELP);
     return 0;

@@ -1,5 +1,4 @@
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { ExportApiClient } from '#shared/sources/amplitude-export-api/client.ts';
 import { CREDENTIAL_ENV, credentialsFromEnv } from '#shared/sources/amplitude-export-api/credentials.ts';
 import { ExportApiPullError } from '#shared/sources/amplitude-export-api/errors.ts';
@@ -13,6 +12,7 @@ import {
 import { regionFrom } from '#shared/sources/amplitude-export-api/settings.ts';
 import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
 import { type Command, UsageError } from '../io.ts';
+import { parseOptions } from '../options.ts';
 
 const HELP = `Usage: redshift-export pull --start HOUR --end HOUR --landing DIR [options]
 
@@ -48,12 +48,7 @@ const OPTIONS = {
 } as const;
 
 export const run: Command = async (argv, io) => {
-  let values: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true }>>['values'];
-  try {
-    ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
-  } catch (error) {
-    throw new UsageError(`${(error as Error).message}\n\n${HELP}`);
-  }
+  const values = parseOptions(argv, OPTIONS, HELP);
   if (values.help) {
     io.stdout(HELP);
     return 0;

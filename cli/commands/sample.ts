@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { addDays, utcDay } from '#shared/pipeline/discover.ts';
 import { generateSample, type SampleManifest } from '#shared/sample/generate.ts';
 import { type Command, UsageError } from '../io.ts';
+import { parseOptions } from '../options.ts';
 
 const HELP = `Usage: redshift-export sample --out DIR [options]
 
@@ -32,12 +32,7 @@ const OPTIONS = {
 } as const;
 
 export const run: Command = async (argv, io) => {
-  let values: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true }>>['values'];
-  try {
-    ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
-  } catch (error) {
-    throw new UsageError(`${(error as Error).message}\n\n${HELP}`);
-  }
+  const values = parseOptions(argv, OPTIONS, HELP);
   if (values.help) {
     io.stdout(HELP);
     return 0;

@@ -1,10 +1,10 @@
-import { parseArgs } from 'node:util';
 import { parseFeeds } from '#shared/config/pipeline.ts';
 import { ConfigError } from '#shared/config/validate.ts';
 import { SqlIdentifierError } from '#shared/sql/identifiers.ts';
 import { buildSetupSql, DEFAULT_SCHEMA, DEFAULT_USER } from '#shared/sql/setup.ts';
 import type { Dialect } from '#shared/warehouse/sql-runner.ts';
 import { type Command, UsageError } from '../io.ts';
+import { parseOptions } from '../options.ts';
 
 const HELP = `Usage: redshift-export setup-sql --project-id N [options]
 
@@ -37,12 +37,7 @@ const OPTIONS = {
 const DIALECTS: readonly Dialect[] = ['redshift', 'postgres'];
 
 export const run: Command = async (argv, io) => {
-  let values: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true }>>['values'];
-  try {
-    ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
-  } catch (error) {
-    throw new UsageError(`${(error as Error).message}\n\n${HELP}`);
-  }
+  const values = parseOptions(argv, OPTIONS, HELP);
   if (values.help) {
     io.stdout(HELP);
     return 0;

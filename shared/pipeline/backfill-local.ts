@@ -8,6 +8,7 @@ import { type BackfillChunk, planBackfill } from './backfill-plan.ts';
 import { prepareChunk } from './backfill-prepare.ts';
 import { type BackfillReport, type ChunkOutcome, summarizeBackfill } from './backfill-summarize.ts';
 import { type Clock, systemClock } from './clock.ts';
+import { installPromiseWithResolvers } from './promise-polyfill.ts';
 
 /**
  * Runs the backfill state machine on this machine: the definition CDK synthesizes, executed
@@ -497,22 +498,4 @@ async function readReport(store: ObjectStore, runId: string): Promise<{ report?:
     if (error instanceof ObjectNotFoundError) return {};
     throw error;
   }
-}
-
-/** aws-local-stepfunctions needs Promise.withResolvers (Node 22); Node 20 lacks it. */
-export function installPromiseWithResolvers(): void {
-  if (typeof (Promise as { withResolvers?: unknown }).withResolvers === 'function') return;
-  Object.defineProperty(Promise, 'withResolvers', {
-    configurable: true,
-    writable: true,
-    value<T>() {
-      let resolve!: (value: T | PromiseLike<T>) => void;
-      let reject!: (reason?: unknown) => void;
-      const promise = new Promise<T>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      return { promise, resolve, reject };
-    },
-  });
 }

@@ -1,18 +1,3 @@
-// aws-local-stepfunctions uses Promise.withResolvers, which Node 20 lacks.
-if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== 'function') {
-  Object.defineProperty(Promise, 'withResolvers', {
-    configurable: true,
-    writable: true,
-    value<T>() {
-      let resolve!: (value: T | PromiseLike<T>) => void;
-      let reject!: (reason?: unknown) => void;
-      const promise = new Promise<T>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      return { promise, resolve, reject };
-    },
-  });
-}
+import { installPromiseWithResolvers } from '#shared/pipeline/promise-polyfill.ts';
 
-export {};
+installPromiseWithResolvers();
