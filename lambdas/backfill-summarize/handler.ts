@@ -2,7 +2,7 @@ import { RedshiftDataClient } from '@aws-sdk/client-redshift-data';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { ENV, pipelineSettingsFrom } from '#shared/config/pipeline.ts';
-import { optionalString, requireString } from '#shared/config/validate.ts';
+import { requireString } from '#shared/config/validate.ts';
 import { backfillQuarantineReasons, readBackfillReport } from '#shared/observability/backfill-reasons.ts';
 import { runInvocation } from '#shared/observability/invocation.ts';
 import { SERVICES } from '#shared/observability/metric-names.ts';
@@ -16,7 +16,7 @@ import {
 } from '#shared/pipeline/backfill-summarize.ts';
 import { systemClock } from '#shared/pipeline/clock.ts';
 import { S3ObjectStore } from '#shared/storage/s3-store.ts';
-import { RedshiftDataApiRunner } from '#shared/warehouse/redshift-data.ts';
+import { redshiftDataRunnerFrom } from '#shared/warehouse/redshift-data-env.ts';
 
 // Built once per container, so configuration errors fail the first invocation loudly.
 const observability = createObservability({ service: SERVICES.backfill, component: 'backfill-summarize' });
@@ -29,22 +29,11 @@ const store = new S3ObjectStore({
     'the bucket for staged parts, manifests and backfill files',
   ),
 });
-const clusterIdentifier = optionalString(process.env, ENV.clusterIdentifier);
-const runner = new RedshiftDataApiRunner({
-  client: traceClient(observability, new RedshiftDataClient({})),
-  database: requireString(process.env, ENV.database, 'the Redshift database'),
-  secretArn: requireString(process.env, ENV.secretArn, 'the ARN of the Redshift credentials secret'),
-  target: clusterIdentifier
-    ? { clusterIdentifier }
-    : {
-        workgroupName: requireString(
-          process.env,
-          ENV.workgroupName,
-          `the Serverless workgroup (or ${ENV.clusterIdentifier} for a provisioned cluster)`,
-        ),
-      },
-  statementName: 'amplitude-export-backfill-summary',
-});
+const runner = redshiftDataRunnerFrom(
+  process.env,
+  traceClient(observability, new RedshiftDataClient({})),
+  'amplitude-export-backfill-summary',
+);
 
 /**
  * Last state of the backfill: the report, the metrics, and the verdict the state machine

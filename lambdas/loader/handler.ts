@@ -2,7 +2,7 @@ import { RedshiftDataClient } from '@aws-sdk/client-redshift-data';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { ENV, pipelineSettingsFrom } from '#shared/config/pipeline.ts';
-import { optionalString, requireString } from '#shared/config/validate.ts';
+import { requireString } from '#shared/config/validate.ts';
 import { runInvocation } from '#shared/observability/invocation.ts';
 import { SERVICES } from '#shared/observability/metric-names.ts';
 import { type PendingBatchStats, pendingBatchStats } from '#shared/observability/pending.ts';
@@ -14,7 +14,7 @@ import { systemClock } from '#shared/pipeline/clock.ts';
 import { type LoaderSummary, runLoader } from '#shared/pipeline/loader.ts';
 import type { Feed } from '#shared/schema/columns.ts';
 import { S3ObjectStore } from '#shared/storage/s3-store.ts';
-import { RedshiftDataApiRunner } from '#shared/warehouse/redshift-data.ts';
+import { redshiftDataRunnerFrom } from '#shared/warehouse/redshift-data-env.ts';
 
 /**
  * Time kept back from the Lambda timeout: no load transaction starts later than this before
@@ -42,22 +42,11 @@ const store = new S3ObjectStore({
   client: traceClient(observability, new S3Client({})),
   bucket: requireString(process.env, ENV.stagingBucket, 'the bucket for staged parts, manifests and state'),
 });
-const clusterIdentifier = optionalString(process.env, ENV.clusterIdentifier);
-const runner = new RedshiftDataApiRunner({
-  client: traceClient(observability, new RedshiftDataClient({})),
-  database: requireString(process.env, ENV.database, 'the Redshift database'),
-  secretArn: requireString(process.env, ENV.secretArn, 'the ARN of the Redshift credentials secret'),
-  target: clusterIdentifier
-    ? { clusterIdentifier }
-    : {
-        workgroupName: requireString(
-          process.env,
-          ENV.workgroupName,
-          `the Serverless workgroup (or ${ENV.clusterIdentifier} for a provisioned cluster)`,
-        ),
-      },
-  statementName: 'amplitude-export-loader',
-});
+const runner = redshiftDataRunnerFrom(
+  process.env,
+  traceClient(observability, new RedshiftDataClient({})),
+  'amplitude-export-loader',
+);
 
 /** Scheduled by EventBridge; the event carries nothing the loader needs. */
 export async function handler(_event: unknown, context: Context): Promise<LoaderSummary> {

@@ -3,7 +3,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { CloudFormationCustomResourceEvent, Context } from 'aws-lambda';
 import { ENV, pipelineSettingsFrom } from '#shared/config/pipeline.ts';
-import { ConfigError, optionalString, requireString } from '#shared/config/validate.ts';
+import { requireString } from '#shared/config/validate.ts';
 import { runInvocation } from '#shared/observability/invocation.ts';
 import { SERVICES } from '#shared/observability/metric-names.ts';
 import { createObservability, traceClient } from '#shared/observability/powertools.ts';
@@ -11,7 +11,7 @@ import { logRunSummary, verifyRunSummary } from '#shared/observability/run-summa
 import { systemClock } from '#shared/pipeline/clock.ts';
 import { S3ObjectStore } from '#shared/storage/s3-store.ts';
 import { runVerify, type VerifyReport } from '#shared/verify/verify.ts';
-import { RedshiftDataApiRunner, type RedshiftTarget } from '#shared/warehouse/redshift-data.ts';
+import { redshiftDataRunnerFrom } from '#shared/warehouse/redshift-data-env.ts';
 
 /** Key of a stack-created secret whose password is still the generated one (infra/constructs/storage.ts). */
 const PLACEHOLDER_KEY = 'passwordIsPlaceholder';
@@ -24,13 +24,11 @@ const store = new S3ObjectStore({
   bucket: requireString(process.env, ENV.stagingBucket, 'the staging bucket'),
 });
 const database = requireString(process.env, ENV.database, 'the Redshift database');
-const runner = new RedshiftDataApiRunner({
-  client: traceClient(observability, new RedshiftDataClient({})),
-  database,
-  secretArn,
-  target: targetFromEnv(),
-  statementName: 'amplitude-export-verify',
-});
+const runner = redshiftDataRunnerFrom(
+  process.env,
+  traceClient(observability, new RedshiftDataClient({})),
+  'amplitude-export-verify',
+);
 const secrets = traceClient(observability, new SecretsManagerClient({}));
 
 /**
@@ -98,14 +96,6 @@ async function secretFacts(): Promise<{ passwordIsPlaceholder: boolean; username
     passwordIsPlaceholder: fields[PLACEHOLDER_KEY] === true || fields[PLACEHOLDER_KEY] === 'true',
     ...(username ? { username } : {}),
   };
-}
-
-function targetFromEnv(): RedshiftTarget {
-  const clusterIdentifier = optionalString(process.env, ENV.clusterIdentifier);
-  const workgroupName = optionalString(process.env, ENV.workgroupName);
-  if (clusterIdentifier && !workgroupName) return { clusterIdentifier };
-  if (workgroupName && !clusterIdentifier) return { workgroupName };
-  throw new ConfigError(`Set exactly one of ${ENV.clusterIdentifier} and ${ENV.workgroupName}.`);
 }
 
 function isCustomResourceEvent(event: unknown): event is CloudFormationCustomResourceEvent {
