@@ -1,7 +1,8 @@
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { useHandlerHarness } from '#test/support/lambda-handler.ts';
 
 const s3 = mockClient(S3Client);
 
@@ -14,25 +15,15 @@ const context = {
   getRemainingTimeInMillis: () => 60_000,
 } as unknown as Context;
 
-const saved = { ...process.env };
-
 beforeEach(() => {
-  vi.resetModules();
   s3.reset();
-  process.env = {
-    ...saved,
-    AWS_REGION: 'eu-west-1',
-    PROJECT_ID: '777',
-    FEEDS: 'events',
-    STAGING_BUCKET: 'staging-bucket',
-  };
-  vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
-  vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
 });
-afterEach(() => {
-  vi.restoreAllMocks();
-  process.env = saved;
-});
+useHandlerHarness(() => ({
+  AWS_REGION: 'eu-west-1',
+  PROJECT_ID: '777',
+  FEEDS: 'events',
+  STAGING_BUCKET: 'staging-bucket',
+}));
 
 const loadHandler = async () => (await import('#lambdas/backfill-plan/handler.ts')).handler;
 

@@ -8,7 +8,7 @@ import {
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PrepareEvent } from '#shared/pipeline/backfill-prepare.ts';
 import { FakeExportApi } from '#test/shared/sources/amplitude-export-api/fake-export-api.ts';
 import {
@@ -17,6 +17,7 @@ import {
   PROJECT_ID,
   SECRET_KEY,
 } from '#test/shared/sources/amplitude-export-api/support.ts';
+import { useHandlerHarness } from '#test/support/lambda-handler.ts';
 
 const s3 = mockClient(S3Client);
 const secrets = mockClient(SecretsManagerClient);
@@ -48,30 +49,12 @@ function eventFor(source?: 'export-api'): PrepareEvent {
 
 const notFound = () =>
   Object.assign(new Error('Not Found'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } });
-const saved = { ...process.env };
-let output: string[];
 let api: FakeExportApi;
 
 beforeEach(async () => {
-  vi.resetModules();
   s3.reset();
   secrets.reset();
   api = await new FakeExportApi({ apiKey: API_KEY, secretKey: SECRET_KEY, projectId: PROJECT_ID }).start();
-  process.env = {
-    ...saved,
-    AWS_REGION: 'eu-west-1',
-    PROJECT_ID,
-    FEEDS: 'events',
-    LANDING_BUCKET: 'landing-bucket',
-    STAGING_BUCKET: 'staging-bucket',
-  };
-  output = [];
-  const capture = (chunk: string | Uint8Array) => {
-    output.push(String(chunk));
-    return true;
-  };
-  vi.spyOn(process.stdout, 'write').mockImplementation(capture);
-  vi.spyOn(process.stderr, 'write').mockImplementation(capture);
   s3.on(HeadObjectCommand).rejects(notFound());
   s3.on(ListObjectsV2Command).resolves({ Contents: [] });
   s3.on(PutObjectCommand).resolves({ ETag: '"etag-1"' });
@@ -81,10 +64,15 @@ beforeEach(async () => {
   });
 });
 afterEach(async () => {
-  vi.restoreAllMocks();
-  process.env = saved;
   await api.stop();
 });
+const { output } = useHandlerHarness(() => ({
+  AWS_REGION: 'eu-west-1',
+  PROJECT_ID,
+  FEEDS: 'events',
+  LANDING_BUCKET: 'landing-bucket',
+  STAGING_BUCKET: 'staging-bucket',
+}));
 
 const loadHandler = async () => (await import('#lambdas/backfill-prepare/handler.ts')).handler;
 

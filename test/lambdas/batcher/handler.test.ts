@@ -10,8 +10,9 @@ import {
 import { sdkStreamMixin } from '@smithy/util-stream';
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '#shared/config/validate.ts';
+import { useHandlerHarness } from '#test/support/lambda-handler.ts';
 
 const s3 = mockClient(S3Client);
 
@@ -35,34 +36,14 @@ const context = {
 
 const notFound = () =>
   Object.assign(new Error('Not Found'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } });
-const saved = { ...process.env };
-let output: string[];
-
 beforeEach(() => {
-  vi.resetModules();
   s3.reset();
-  process.env = { ...saved, ...ENVIRONMENT };
-  output = [];
-  const capture = (chunk: string | Uint8Array) => {
-    output.push(String(chunk));
-    return true;
-  };
-  vi.spyOn(process.stdout, 'write').mockImplementation(capture);
-  vi.spyOn(process.stderr, 'write').mockImplementation(capture);
 });
-afterEach(() => {
-  vi.restoreAllMocks();
-  process.env = saved;
-});
+const harness = useHandlerHarness(() => ENVIRONMENT);
 
 const loadHandler = async () => await import('#lambdas/batcher/handler.ts');
 
-function summaryLines(): Record<string, unknown>[] {
-  return output
-    .flatMap((chunk) => chunk.split('\n'))
-    .filter((line) => line.includes('"run summary"'))
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
-}
+const summaryLines = () => harness.jsonLines('"run summary"');
 
 describe('batcher Lambda handler', () => {
   it('fails at load time, naming the variable, when the landing bucket is not configured', async () => {

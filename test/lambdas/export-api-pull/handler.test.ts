@@ -8,7 +8,7 @@ import {
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '#shared/config/validate.ts';
 import { FakeExportApi } from '#test/shared/sources/amplitude-export-api/fake-export-api.ts';
 import {
@@ -17,6 +17,7 @@ import {
   PROJECT_ID,
   SECRET_KEY,
 } from '#test/shared/sources/amplitude-export-api/support.ts';
+import { useHandlerHarness } from '#test/support/lambda-handler.ts';
 
 const HOUR = 3_600_000;
 const s3 = mockClient(S3Client);
@@ -34,45 +35,32 @@ const context = {
 
 const notFound = () =>
   Object.assign(new Error('Not Found'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } });
-const saved = { ...process.env };
-let output: string[];
 let api: FakeExportApi;
 /** The newest hour the 3-hour delay lets the pull fetch now. */
 let dueHour: number;
 
 beforeEach(async () => {
-  vi.resetModules();
   s3.reset();
   secrets.reset();
   api = await new FakeExportApi({ apiKey: API_KEY, secretKey: SECRET_KEY, projectId: PROJECT_ID }).start();
   dueHour = Math.floor((Date.now() - 3 * HOUR) / HOUR) - 1;
-  process.env = {
-    ...saved,
-    AWS_REGION: 'eu-west-1',
-    PROJECT_ID,
-    LANDING_BUCKET: 'landing-bucket',
-    STAGING_BUCKET: 'staging-bucket',
-    EXPORT_API_SECRET_ARN: SECRET_ARN,
-    EXPORT_API_BASE_URL: api.url,
-    EXPORT_API_FIRST_HOUR: new Date((dueHour - 1) * HOUR).toISOString().slice(0, 13),
-  };
-  output = [];
-  const capture = (chunk: string | Uint8Array) => {
-    output.push(String(chunk));
-    return true;
-  };
-  vi.spyOn(process.stdout, 'write').mockImplementation(capture);
-  vi.spyOn(process.stderr, 'write').mockImplementation(capture);
   s3.on(HeadObjectCommand).rejects(notFound());
   s3.on(ListObjectsV2Command).resolves({ Contents: [] });
   s3.on(PutObjectCommand).resolves({ ETag: '"etag-1"' });
   s3.on(DeleteObjectCommand).resolves({});
 });
 afterEach(async () => {
-  vi.restoreAllMocks();
-  process.env = saved;
   await api.stop();
 });
+const { output } = useHandlerHarness(() => ({
+  AWS_REGION: 'eu-west-1',
+  PROJECT_ID,
+  LANDING_BUCKET: 'landing-bucket',
+  STAGING_BUCKET: 'staging-bucket',
+  EXPORT_API_SECRET_ARN: SECRET_ARN,
+  EXPORT_API_BASE_URL: api.url,
+  EXPORT_API_FIRST_HOUR: new Date((dueHour - 1) * HOUR).toISOString().slice(0, 13),
+}));
 
 const loadHandler = async () => await import('#lambdas/export-api-pull/handler.ts');
 

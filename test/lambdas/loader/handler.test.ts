@@ -14,8 +14,9 @@ import {
 import { sdkStreamMixin } from '@smithy/util-stream';
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '#shared/config/validate.ts';
+import { useHandlerHarness } from '#test/support/lambda-handler.ts';
 
 const s3 = mockClient(S3Client);
 const redshift = mockClient(RedshiftDataClient);
@@ -39,26 +40,11 @@ const context = {
   getRemainingTimeInMillis: () => 14 * 60_000,
 } as unknown as Context;
 
-const saved = { ...process.env };
-let output: string[];
-
 beforeEach(() => {
-  vi.resetModules();
   s3.reset();
   redshift.reset();
-  process.env = { ...saved, ...ENVIRONMENT };
-  output = [];
-  const capture = (chunk: string | Uint8Array) => {
-    output.push(String(chunk));
-    return true;
-  };
-  vi.spyOn(process.stdout, 'write').mockImplementation(capture);
-  vi.spyOn(process.stderr, 'write').mockImplementation(capture);
 });
-afterEach(() => {
-  vi.restoreAllMocks();
-  process.env = saved;
-});
+const { output } = useHandlerHarness(() => ENVIRONMENT);
 
 const loadHandler = async () => await import('#lambdas/loader/handler.ts');
 
