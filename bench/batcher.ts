@@ -11,14 +11,13 @@
  * highest of the batcher's rounds.
  * Sizes: BENCH_BATCHER_EVENTS (comma-separated), default 200000,400000. Rounds default 2.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeEventStream } from '#shared/sample/generate.ts';
 import type { ChildResult } from './batcher-child.ts';
-import type { Benchmark } from './benchmark.ts';
+import { type Benchmark, round2, runChild } from './benchmark.ts';
 
 const CHILD = fileURLToPath(new URL('./batcher-child.ts', import.meta.url));
 const EVENTS_PER_FILE = 10_000;
@@ -88,24 +87,6 @@ function fastest(results: readonly ChildResult[]): ChildResult {
   return results.reduce((best, result) => (result.ms < best.ms ? result : best));
 }
 
-function round2(value: number): number {
-  return Math.round(value * 100) / 100;
-}
-
 function child(mode: 'baseline' | 'batcher', landing: string, work: string): Promise<ChildResult> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [...process.execArgv, CHILD, mode, landing, work], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    proc.stdout.setEncoding('utf8');
-    proc.stdout.on('data', (text: string) => {
-      out += text;
-    });
-    proc.on('error', reject);
-    proc.on('close', (code) => {
-      if (code !== 0) reject(new Error(`bench child ${mode} exited with ${code}`));
-      else resolve(JSON.parse(out.trim().split('\n').at(-1)!) as ChildResult);
-    });
-  });
+  return runChild<ChildResult>(CHILD, [mode, landing, work]);
 }

@@ -10,7 +10,6 @@
  *   pull:     pullHours into a folder store: download to a temp file, check every entry
  *             (zip CRC, full gunzip), write every file under its S3-export name.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -22,7 +21,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createGzip } from 'node:zlib';
 import { ZipFile } from 'yazl';
-import type { Benchmark } from './benchmark.ts';
+import { type Benchmark, round2, runChild } from './benchmark.ts';
 import type { ChildResult } from './export-api-child.ts';
 
 const CHILD = fileURLToPath(new URL('./export-api-child.ts', import.meta.url));
@@ -72,15 +71,15 @@ export const benchmark: Benchmark = {
         }
         yield {
           name: 'export-api',
-          zipMb: round(zipBytes / MB),
+          zipMb: round2(zipBytes / MB),
           files: pull.files,
-          uncompressedMb: round(generated.rawBytes / MB),
-          pullSeconds: round(pull.ms / 1000),
-          pullMbPerSec: round(zipBytes / MB / (pull.ms / 1000)),
-          pullPeakRssMb: round(pull.maxRssMb),
-          downloadMbPerSec: round(zipBytes / MB / (download.ms / 1000)),
-          downloadPeakRssMb: round(download.maxRssMb),
-          ratio: round(download.ms / pull.ms),
+          uncompressedMb: round2(generated.rawBytes / MB),
+          pullSeconds: round2(pull.ms / 1000),
+          pullMbPerSec: round2(zipBytes / MB / (pull.ms / 1000)),
+          pullPeakRssMb: round2(pull.maxRssMb),
+          downloadMbPerSec: round2(zipBytes / MB / (download.ms / 1000)),
+          downloadPeakRssMb: round2(download.maxRssMb),
+          ratio: round2(download.ms / pull.ms),
         };
       } finally {
         await server.close();
@@ -175,24 +174,9 @@ function child(
   start: string,
   end: string,
 ): Promise<ChildResult> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [...process.execArgv, CHILD, mode, url, work, start, end], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, AMPLITUDE_API_KEY: API_KEY, AMPLITUDE_SECRET_KEY: SECRET_KEY },
-    });
-    let out = '';
-    proc.stdout.setEncoding('utf8');
-    proc.stdout.on('data', (text: string) => {
-      out += text;
-    });
-    proc.on('error', reject);
-    proc.on('close', (code) => {
-      if (code !== 0) reject(new Error(`bench child ${mode} exited with ${code}`));
-      else resolve(JSON.parse(out.trim().split('\n').at(-1)!) as ChildResult);
-    });
+  return runChild<ChildResult>(CHILD, [mode, url, work, start, end], {
+    ...process.env,
+    AMPLITUDE_API_KEY: API_KEY,
+    AMPLITUDE_SECRET_KEY: SECRET_KEY,
   });
-}
-
-function round(value: number): number {
-  return Math.round(value * 100) / 100;
 }

@@ -39,7 +39,7 @@ import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
 import { copyFromManifest } from '#shared/warehouse/manifest-copy.ts';
 import { PostgresRunner } from '#shared/warehouse/postgres.ts';
 import { isCopyStatement, parseRedshiftCopy } from '#shared/warehouse/redshift-copy.ts';
-import type { Benchmark } from './benchmark.ts';
+import { type Benchmark, round2 } from './benchmark.ts';
 
 const EVENTS_PER_FILE = 10_000;
 const PROJECT_ID = '187520';
@@ -454,10 +454,6 @@ function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? sorted[middle]! : Math.round((sorted[middle - 1]! + sorted[middle]!) / 2);
-}
-
-function round2(value: number): number {
-  return Math.round(value * 100) / 100;
 }
 
 function round3(value: number): number {
