@@ -15,7 +15,8 @@ export const BACKFILL_STATES = {
   describeLoad: 'Check load',
   loadStatus: 'Load finished?',
   readLoadError: 'Read load error',
-  retryLoad: 'Conflict with another load?',
+  retryLoad: 'Load again after this error?',
+  retryAborted: 'Load again after the abort?',
   nextAttempt: 'Next load attempt',
   backOff: 'Back off before reloading',
   chunkLoaded: 'Chunk loaded',
@@ -28,14 +29,3 @@ export const BACKFILL_STATES = {
   failed: 'Backfill failed',
   succeeded: 'Backfill done',
 } as const;
-
-/**
- * `StringMatches` patterns of a FAILED load's error that mean "lost a race with a concurrent
- * transaction", which a later attempt fixes: Redshift's serializable isolation violation
- * (error 1023), PostgreSQL's serialization failure (SQLSTATE 40001) and a deadlock.
- */
-export const LOAD_CONFLICT_PATTERNS = [
-  '*erializable isolation*',
-  '*could not serialize access*',
-  '*deadlock detected*',
-];

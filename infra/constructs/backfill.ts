@@ -12,8 +12,9 @@ import { ENV } from '#shared/config/pipeline.ts';
 import { SERVICES } from '#shared/observability/metric-names.ts';
 import { BACKFILL_PREFIXES } from '#shared/pipeline/backfill-layout.ts';
 import { PREFIXES } from '#shared/pipeline/layout.ts';
+import { patternGlob, STATEMENT_RULES } from '#shared/warehouse/statement-rules.ts';
 import { acknowledge, acknowledgeWildcardResource } from '../nag.ts';
-import { BACKFILL_STATES, LOAD_CONFLICT_PATTERNS } from './backfill-states.ts';
+import { BACKFILL_STATES } from './backfill-states.ts';
 import { EXPORT_API_EPHEMERAL_STORAGE, type ExportApiAccess, useExportApi } from './export-api.ts';
 import type { ExportSettings } from './pipeline.ts';
 import { handlerEntry, PipelineFunction, type PipelineFunctionProps } from './pipeline-function.ts';
@@ -458,22 +459,17 @@ export class Backfill extends Construct {
     const backOff = new sfn.Wait(this, S.backOff, { time: sfn.WaitTime.secondsPath('$.backoffSeconds') });
     nextAttempt.next(backOff).next(prepare);
 
-    const conflict = sfn.Condition.or(
-      ...LOAD_CONFLICT_PATTERNS.map((pattern) => sfn.Condition.stringMatches('$.loadError.Error', pattern)),
-    );
-    readError.next(
-      new sfn.Choice(this, S.retryLoad)
-        .when(
-          sfn.Condition.and(conflict, sfn.Condition.numberLessThan('$.attempt', maxLoadAttempts)),
-          nextAttempt,
-        )
-        .otherwise(loadFailed),
-    );
+    readError.next(loadErrorChoice(this, S.retryLoad, maxLoadAttempts, nextAttempt, loadFailed));
+
+    // An aborted load (cancelled in Redshift) is transient for the live loader too.
+    const retryAborted = new sfn.Choice(this, S.retryAborted)
+      .when(sfn.Condition.numberLessThan('$.attempt', maxLoadAttempts), nextAttempt)
+      .otherwise(aborted);
 
     const status = new sfn.Choice(this, S.loadStatus)
       .when(sfn.Condition.stringEquals('$.statement.Status', 'FINISHED'), loaded)
       .when(sfn.Condition.stringEquals('$.statement.Status', 'FAILED'), readError)
-      .when(sfn.Condition.stringEquals('$.statement.Status', 'ABORTED'), aborted)
+      .when(sfn.Condition.stringEquals('$.statement.Status', 'ABORTED'), retryAborted)
       .otherwise(wait);
 
     return start
@@ -509,6 +505,32 @@ export class Backfill extends Construct {
     });
     return state;
   }
+}
+
+/**
+ * What to do with a FAILED load, decided by the same rules, in the same order, as the live
+ * loader (`STATEMENT_RULES`): a transient error is loaded again while attempts are left;
+ * anything else ends the chunk as failed, as does a transient one without attempts left. A
+ * text no rule knows is transient (the safe default).
+ */
+function loadErrorChoice(
+  scope: Construct,
+  id: string,
+  maxLoadAttempts: number,
+  retry: sfn.IChainable,
+  fail: sfn.IChainable,
+): sfn.Choice {
+  const attemptsLeft = sfn.Condition.numberLessThan('$.attempt', maxLoadAttempts);
+  const choice = new sfn.Choice(scope, id);
+  for (const rule of STATEMENT_RULES) {
+    const matches = rule.patterns.map((pattern) =>
+      sfn.Condition.stringMatches('$.loadError.Error', patternGlob(pattern)),
+    );
+    const matched = matches.length === 1 ? matches[0]! : sfn.Condition.or(...matches);
+    if (rule.failureClass === 'transient') choice.when(sfn.Condition.and(matched, attemptsLeft), retry);
+    choice.when(matched, fail);
+  }
+  return choice.when(attemptsLeft, retry).otherwise(fail);
 }
 
 function retryLambdaErrors(task: tasks.LambdaInvoke): void {

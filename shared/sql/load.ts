@@ -8,6 +8,7 @@ import {
   tableName,
   timeColumnOf,
 } from '../schema/columns.ts';
+import { assertTransactionFits } from '../warehouse/data-api-limits.ts';
 import type { Dialect } from '../warehouse/sql-runner.ts';
 import { columnType, ledgerTable, targetTable } from './ddl.ts';
 import { assertIdentifier, integerLiteral, quoteIdent, quoteLiteral } from './identifiers.ts';
@@ -144,6 +145,9 @@ export function buildLoadStatements(input: LoadStatementsInput): string[] {
   statements.push(ledgerInsertSql(input, { ledger, stage, unique, batchIdColumn, time, loadId }));
 
   statements.push(`DROP TABLE ${stage}, ${unique}`);
+  // Refused here, where the transaction is built, rather than by the Data API after the
+  // manifest is written: at most 40 statements, none over 100 KB.
+  assertTransactionFits(statements);
   return statements;
 }
 

@@ -21,7 +21,8 @@ async function readManifest(store: ObjectStore, url: string): Promise<Entry[]> {
     bytes = await store.getBytes(key);
   } catch (error) {
     if (error instanceof ObjectNotFoundError) {
-      throw new PermanentWarehouseError(
+      // As Redshift's "Problem reading manifest file": the next load writes a new manifest.
+      throw new RetryableWarehouseError(
         `COPY manifest ${url} does not exist. The load names a manifest that was never written or was already removed; run the load again from its pending batches.`,
         'CopyManifestMissing',
         { cause: error },
@@ -99,6 +100,7 @@ export async function copyFromManifest(
         throw new PermanentWarehouseError(
           `COPY failed: mandatory file ${entry.url} listed in manifest ${copy.manifestUrl} does not exist. Staged files must stay until their batch is loaded; check lifecycle rules and whether the batch was already loaded.`,
           'CopyFileMissing',
+          { blame: 'batch' },
         );
       }
       continue;
@@ -107,6 +109,7 @@ export async function copyFromManifest(
       throw new PermanentWarehouseError(
         `COPY failed: file ${entry.url} is ${head.size} bytes but manifest ${copy.manifestUrl} says content_length ${entry.contentLength}. The file changed after the batch was written; re-stage the batch.`,
         'CopyContentLengthMismatch',
+        { blame: 'batch' },
       );
     }
     present.push(entry);
@@ -124,7 +127,7 @@ export async function copyFromManifest(
         throw new PermanentWarehouseError(
           `COPY failed: file ${entry.url} disappeared while it was being loaded.`,
           'CopyFileMissing',
-          { cause: error },
+          { cause: error, blame: 'batch' },
         );
       }
       throw error;
@@ -156,7 +159,7 @@ function copyError(error: unknown, url: string): Error {
     return new PermanentWarehouseError(
       `COPY failed: ${url} is not valid gzip (${text}), although the statement says GZIP. Re-stage the batch.`,
       'CopyFileCorrupt',
-      { cause: error },
+      { cause: error, blame: 'batch' },
     );
   }
   return new RetryableWarehouseError(`COPY failed while reading ${url}: ${text}`, 'CopyReadFailed', {

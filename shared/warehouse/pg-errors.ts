@@ -1,80 +1,89 @@
+import type { FailureClass } from './failure-class.ts';
 import { PermanentWarehouseError, RetryableWarehouseError } from './sql-runner.ts';
+import { UNRECOGNIZED_RULE } from './statement-rules.ts';
 
 export type WarehouseError = RetryableWarehouseError | PermanentWarehouseError;
 
 interface SqlStateRule {
   readonly test: (code: string) => boolean;
-  readonly retryable: boolean;
+  readonly failureClass: FailureClass;
   readonly advice: string;
 }
 
+// SQLSTATEs: https://www.postgresql.org/docs/current/errcodes-appendix.html. The first match wins.
 const RULES: readonly SqlStateRule[] = [
   {
     test: (code) => code === '40001',
-    retryable: true,
+    failureClass: 'transient',
     advice: 'A concurrent transaction changed the same rows (serialization failure); the work is retried.',
   },
   {
     test: (code) => code === '40P01',
-    retryable: true,
+    failureClass: 'transient',
     advice: 'Two transactions waited on each other (deadlock); the work is retried.',
   },
   {
     test: (code) => code === '55P03',
-    retryable: true,
+    failureClass: 'transient',
     advice: 'A lock was not available in time; the work is retried.',
   },
   {
     test: (code) => code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03',
-    retryable: true,
+    failureClass: 'transient',
     advice: 'The connection to PostgreSQL was lost or refused; the work is retried.',
   },
   {
+    test: (code) => code === '53100',
+    failureClass: 'systemic',
+    advice:
+      'PostgreSQL ran out of disk space. Free space on its data directory, then retry; no batch was blamed.',
+  },
+  {
     test: (code) => code.startsWith('53'),
-    retryable: true,
-    advice: 'PostgreSQL ran out of a resource (connections, memory or disk); the work is retried.',
+    failureClass: 'transient',
+    advice: 'PostgreSQL ran out of a resource (connections or memory); the work is retried.',
   },
   {
     test: (code) => code === '57014',
-    retryable: true,
+    failureClass: 'transient',
     advice: 'The statement was cancelled (statement timeout or an operator); the work is retried.',
   },
   {
     test: (code) => code === '28P01' || code === '28000',
-    retryable: false,
+    failureClass: 'systemic',
     advice:
       'PostgreSQL refused the user or password of the database URL. Fix the credentials in --database-url.',
   },
   {
     test: (code) => code === '42501',
-    retryable: false,
+    failureClass: 'systemic',
     advice:
       'The database user lacks a privilege. Run the grants printed by `redshift-export setup-sql` (PostgreSQL dialect) as a superuser.',
   },
   {
     test: (code) => code === '42P01' || code === '3F000' || code === '42703',
-    retryable: false,
+    failureClass: 'systemic',
     advice:
       'A schema, table or column the export needs is missing. Run the SQL printed by `redshift-export setup-sql` (PostgreSQL dialect).',
   },
   {
     test: (code) => code === '3D000',
-    retryable: false,
-    advice: 'The database in the database URL does not exist. Create it or fix the URL.',
+    failureClass: 'systemic',
+    advice: 'The database in the database URL is missing. Create it or fix the URL.',
   },
   {
-    test: (code) => code === '42601',
-    retryable: false,
-    advice: 'The SQL text is invalid; this is a bug in the export, please report it with this message.',
+    test: (code) => code.startsWith('42') || code.startsWith('0A'),
+    failureClass: 'systemic',
+    advice: 'PostgreSQL refused the SQL text: a bug in the export. Please report it with this message.',
   },
   {
     test: (code) => code.startsWith('22'),
-    retryable: false,
+    failureClass: 'batch',
     advice: 'PostgreSQL rejected a value (data exception); the staged data does not fit the table.',
   },
   {
     test: (code) => code.startsWith('23'),
-    retryable: false,
+    failureClass: 'batch',
     advice: 'A constraint of the table rejected a row.',
   },
 ];
@@ -106,8 +115,12 @@ export function sqlStateOf(error: unknown): string | undefined {
  */
 export function warehouseErrorFromPg(error: unknown, context: string): WarehouseError {
   if (error instanceof RetryableWarehouseError || error instanceof PermanentWarehouseError) {
-    const Type = error instanceof RetryableWarehouseError ? RetryableWarehouseError : PermanentWarehouseError;
-    return new Type(`${context}: ${error.message}`, error.code, { cause: error });
+    return error instanceof RetryableWarehouseError
+      ? new RetryableWarehouseError(`${context}: ${error.message}`, error.code, { cause: error })
+      : new PermanentWarehouseError(`${context}: ${error.message}`, error.code, {
+          cause: error,
+          blame: error.blame,
+        });
   }
   const text = error instanceof Error ? error.message : String(error);
   const state = sqlStateOf(error);
@@ -115,11 +128,15 @@ export function warehouseErrorFromPg(error: unknown, context: string): Warehouse
     const rule = RULES.find((candidate) => candidate.test(state));
     const line = copyLineOf(error);
     const message = `${context} failed in PostgreSQL [SQLSTATE ${state}]: ${text}${line}. ${
-      rule?.advice ?? 'Nothing from this transaction was committed; fix the cause and retry.'
+      rule?.advice ?? UNRECOGNIZED_RULE.advice
     }`;
-    return rule?.retryable
+    const failureClass = rule?.failureClass ?? UNRECOGNIZED_RULE.failureClass;
+    return failureClass === 'transient'
       ? new RetryableWarehouseError(message, state, { cause: error })
-      : new PermanentWarehouseError(message, state, { cause: error });
+      : new PermanentWarehouseError(message, state, {
+          cause: error,
+          blame: failureClass === 'batch' ? 'batch' : 'setup',
+        });
   }
   const code = (error as PgLikeError | undefined)?.code;
   if ((typeof code === 'string' && NETWORK_CODES.has(code)) || /Connection terminated/i.test(text)) {
@@ -129,7 +146,12 @@ export function warehouseErrorFromPg(error: unknown, context: string): Warehouse
       { cause: error },
     );
   }
-  return new PermanentWarehouseError(`${context} failed: ${text}`, undefined, { cause: error });
+  // Never seen before: the safe default, which blames nothing and retries later.
+  return new RetryableWarehouseError(
+    `${context} failed: ${text}. ${UNRECOGNIZED_RULE.advice}`,
+    UNRECOGNIZED_RULE.code,
+    { cause: error },
+  );
 }
 
 // `where` reads `COPY t, line 3, column c: "<value>"`: keep the position, drop the value.

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { ObjectStore } from '../storage/object-store.ts';
+import { assertTransactionFits } from './data-api-limits.ts';
 import { copyFromManifest } from './manifest-copy.ts';
 import { warehouseErrorFromPg } from './pg-errors.ts';
 import { CopyStatementError, isCopyStatement, parseRedshiftCopy } from './redshift-copy.ts';
@@ -10,7 +11,6 @@ import {
   type StatementDescription,
   type TransactionResult,
 } from './sql-runner.ts';
-import { assertStatementCount } from './statement-count.ts';
 
 export interface PostgresRunnerOptions {
   /** `postgres://user:password@host:port/database` */
@@ -139,7 +139,7 @@ export class PostgresRunner implements SqlRunner {
   /** Like the Data API, a repeated client token returns the statement it first started. */
   #submit(statements: readonly string[], clientToken: string | undefined): Run {
     this.#assertOpen();
-    assertStatementCount(statements);
+    assertTransactionFits(statements);
     const known = clientToken ? this.#runs.get(this.#byToken.get(clientToken) ?? '') : undefined;
     if (known) return known;
 

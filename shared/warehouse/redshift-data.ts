@@ -9,6 +9,7 @@ import {
   type RedshiftDataClient,
 } from '@aws-sdk/client-redshift-data';
 import { type Clock, systemClock } from '../pipeline/clock.ts';
+import { assertTransactionFits } from './data-api-limits.ts';
 import { warehouseErrorFromException, warehouseErrorFromStatement } from './redshift-errors.ts';
 import {
   PermanentWarehouseError,
@@ -18,7 +19,6 @@ import {
   type StatementStatus,
   type TransactionResult,
 } from './sql-runner.ts';
-import { assertStatementCount } from './statement-count.ts';
 
 export type RedshiftTarget = { readonly clusterIdentifier: string } | { readonly workgroupName: string };
 
@@ -89,7 +89,7 @@ export class RedshiftDataApiRunner implements SqlRunner {
     statements: readonly string[],
     options: { clientToken?: string } = {},
   ): Promise<{ statementId: string }> {
-    assertStatementCount(statements);
+    assertTransactionFits(statements);
     const response = await this.#send('BatchExecuteStatement', () =>
       this.#options.client.send(
         new BatchExecuteStatementCommand({

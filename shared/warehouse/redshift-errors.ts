@@ -1,102 +1,31 @@
 import { PermanentWarehouseError, RetryableWarehouseError } from './sql-runner.ts';
+import { type StatementRule, statementRuleFor, UNRECOGNIZED_RULE } from './statement-rules.ts';
 
 export type WarehouseError = RetryableWarehouseError | PermanentWarehouseError;
 
-interface Rule {
-  readonly test: RegExp;
-  readonly retryable: boolean;
-  readonly code: string;
-  /** What the operator should do, appended to the database's own error text. */
-  readonly advice: string;
+/** A warehouse error of the class the rule says, carrying the rule's code. */
+export function warehouseErrorOf(rule: StatementRule, message: string, cause?: unknown): WarehouseError {
+  const options = cause === undefined ? {} : { cause };
+  if (rule.failureClass === 'transient') return new RetryableWarehouseError(message, rule.code, options);
+  return new PermanentWarehouseError(message, rule.code, {
+    ...options,
+    blame: rule.failureClass === 'batch' ? 'batch' : 'setup',
+  });
 }
-
-// Order matters: S3 problems during COPY also say "does not exist" / "denied", so they go first.
-const STATEMENT_RULES: readonly Rule[] = [
-  {
-    test: /ERROR:\s*1023\b|serializable isolation violation|could not serialize access|SQLSTATE 40001/i,
-    retryable: true,
-    code: 'SerializableIsolationViolation',
-    advice:
-      'Another transaction changed the same tables at the same time; the load is retried automatically.',
-  },
-  {
-    test: /deadlock detected|could not obtain lock|lock (?:wait )?timeout|SQLSTATE (?:40P01|55P03)/i,
-    retryable: true,
-    code: 'LockConflict',
-    advice: 'Another session holds a lock on the same tables; the load is retried automatically.',
-  },
-  {
-    test: /not authorized to (?:assume|get credentials)|S3ServiceException|Access Denied|AccessDenied/i,
-    retryable: false,
-    code: 'CopyS3AccessDenied',
-    advice:
-      'COPY could not read the staged files from S3. Associate the COPY IAM role of this stack with the cluster or workgroup (Redshift console > Permissions > Associate IAM role) and check that its trust policy allows redshift.amazonaws.com.',
-  },
-  {
-    test: /manifest|specified S3 prefix/i,
-    retryable: false,
-    code: 'CopyManifestError',
-    advice:
-      'COPY could not use the load manifest or the files it lists. Check that the staged files still exist (lifecycle rules must not expire them before they are loaded).',
-  },
-  {
-    test: /stl_load_errors|sys_load_error_detail|load into table .* failed/i,
-    retryable: false,
-    code: 'CopyRejectedData',
-    advice:
-      'COPY rejected a staged row. Query sys_load_error_detail (Serverless) or stl_load_errors (provisioned) for the file, line and column, and report it as a bug.',
-  },
-  {
-    test: /password authentication failed|authentication failed for user|no pg_hba\.conf entry/i,
-    retryable: false,
-    code: 'AuthenticationFailed',
-    advice:
-      "Redshift refused the database user's credentials. Set the user's current password in the Secrets Manager secret (keys username and password), then retry.",
-  },
-  {
-    test: /permission denied|must be owner of/i,
-    retryable: false,
-    code: 'PermissionDenied',
-    advice:
-      'The database user lacks a privilege. Run the grants printed by `redshift-export setup-sql` as a superuser, then retry.',
-  },
-  {
-    test: /does not exist/i,
-    retryable: false,
-    code: 'MissingObject',
-    advice:
-      'A schema or table the export needs is missing. Run the SQL printed by `redshift-export setup-sql` as a superuser, then retry.',
-  },
-  {
-    test: /SQLSTATE (?:08[0-9A-Z]{3}|53[0-9A-Z]{3}|57P0[1-3]|57014)|could not connect|could not reach PostgreSQL|connection (?:reset|refused|closed)|server closed the connection|terminating connection|cluster .*(?:not available|paused|resizing|modifying)|temporarily unavailable/i,
-    retryable: true,
-    code: 'ConnectionUnavailable',
-    advice:
-      'The warehouse was not reachable (paused, resizing or restarting); the load is retried automatically.',
-  },
-];
 
 /**
  * Turns the `error` of a FAILED statement (`SqlRunner.describe`) into a typed error with
- * advice: Redshift's text from the Data API, or the PostgreSQL runner's message.
+ * advice: Redshift's text from the Data API, or the PostgreSQL runner's message. A text no
+ * rule knows is retried later (see `UNRECOGNIZED_RULE`).
  */
 export function warehouseErrorFromStatement(
   statementId: string,
   errorText: string,
   what = 'Statement',
 ): WarehouseError {
-  const rule = STATEMENT_RULES.find((candidate) => candidate.test.test(errorText));
+  const rule = statementRuleFor(errorText);
   const text = errorText.trim() || 'no error text was returned';
-  if (!rule) {
-    return new PermanentWarehouseError(
-      `${what} ${statementId} failed: ${text}. Nothing from this transaction was committed; fix the cause and retry.`,
-      'StatementFailed',
-    );
-  }
-  const message = `${what} ${statementId} failed: ${text}. ${rule.advice}`;
-  return rule.retryable
-    ? new RetryableWarehouseError(message, rule.code)
-    : new PermanentWarehouseError(message, rule.code);
+  return warehouseErrorOf(rule, `${what} ${statementId} failed: ${text}. ${rule.advice}`);
 }
 
 const RETRYABLE_EXCEPTIONS: Readonly<Record<string, string>> = {
@@ -112,6 +41,8 @@ const RETRYABLE_EXCEPTIONS: Readonly<Record<string, string>> = {
   ServiceUnavailableException: 'The Redshift Data API is unavailable; retried later.',
   QueryTimeoutException: 'The Redshift Data API timed out; retried later.',
   TimeoutError: 'The request to the Redshift Data API timed out; retried later.',
+  InsufficientCapacityException:
+    'The Redshift Serverless workgroup had no capacity for the load (it is at its maximum RPU); retried later. Raise the workgroup maximum capacity if this persists.',
 };
 
 const PERMANENT_EXCEPTIONS: Readonly<Record<string, string>> = {
@@ -161,6 +92,13 @@ export function warehouseErrorFromException(operation: string, error: unknown): 
       cause: error,
     });
   }
+  if (name === 'ValidationException' && message.includes('larger than 100kB')) {
+    return new PermanentWarehouseError(
+      `${operation} failed (${detail}). A statement exceeded the Redshift Data API's 100 KB limit. The export measures every statement before submitting it, so this is a bug: lower MAX_BATCHES_PER_LOAD to get loads through, and report it.`,
+      'StatementTooLarge',
+      { cause: error },
+    );
+  }
   const permanentAdvice = PERMANENT_EXCEPTIONS[name];
   if (permanentAdvice) {
     return new PermanentWarehouseError(`${operation} failed (${detail}). ${permanentAdvice}`, name, {
@@ -168,12 +106,8 @@ export function warehouseErrorFromException(operation: string, error: unknown): 
     });
   }
   if (STATEMENT_EXCEPTIONS.has(name)) {
-    const rule = STATEMENT_RULES.find((candidate) => candidate.test.test(message));
-    const advice = rule?.advice ?? 'The warehouse reported an environmental error; it is retried later.';
-    const message_ = `${operation} failed (${detail}). ${advice}`;
-    return rule && !rule.retryable
-      ? new PermanentWarehouseError(message_, rule.code, { cause: error })
-      : new RetryableWarehouseError(message_, rule?.code ?? name, { cause: error });
+    const rule = statementRuleFor(message);
+    return warehouseErrorOf(rule, `${operation} failed (${detail}). ${rule.advice}`, error);
   }
   if (retryable || (status !== undefined && (status >= 500 || status === 429))) {
     return new RetryableWarehouseError(
@@ -182,9 +116,8 @@ export function warehouseErrorFromException(operation: string, error: unknown): 
       { cause: error },
     );
   }
-  return new PermanentWarehouseError(
-    `${operation} failed (${detail}). This is not a known transient error; check the configuration and the message above.`,
-    name,
-    { cause: error },
-  );
+  // Never seen before: the safe default, which blames nothing and retries later.
+  return new RetryableWarehouseError(`${operation} failed (${detail}). ${UNRECOGNIZED_RULE.advice}`, name, {
+    cause: error,
+  });
 }

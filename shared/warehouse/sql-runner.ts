@@ -50,15 +50,27 @@ export class RetryableWarehouseError extends Error {
   }
 }
 
-/** A failure that a retry will not fix: authentication, permissions, missing objects, SQL errors. */
+/**
+ * Who a permanent failure is about: `batch` when the data of the transaction is at fault (a
+ * staged file COPY cannot find or parse), `setup` when every load would fail the same way
+ * (credentials, privileges, missing tables, a bug in the SQL).
+ */
+export type Blame = 'batch' | 'setup';
+
+/**
+ * A failure that a retry will not fix. It blames the setup unless the classifier knows the
+ * data is at fault: blaming the setup stops the run without moving good batches to failed/.
+ */
 export class PermanentWarehouseError extends Error {
   override readonly name = 'PermanentWarehouseError';
+  readonly blame: Blame;
   constructor(
     message: string,
     readonly code?: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; blame?: Blame },
   ) {
-    super(message, options);
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.blame = options?.blame ?? 'setup';
   }
 }
 

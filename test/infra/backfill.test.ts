@@ -131,7 +131,7 @@ describe('Backfill construct', () => {
       Choices: [
         { Variable: '$.statement.Status', StringEquals: 'FINISHED', Next: S.chunkLoaded },
         { Variable: '$.statement.Status', StringEquals: 'FAILED', Next: S.readLoadError },
-        { Variable: '$.statement.Status', StringEquals: 'ABORTED', Next: S.loadAborted },
+        { Variable: '$.statement.Status', StringEquals: 'ABORTED', Next: S.retryAborted },
       ],
       Default: S.waitForLoad,
     });
@@ -161,25 +161,19 @@ describe('Backfill construct', () => {
     }
   });
 
-  it('reloads only after a serialization conflict, a bounded number of times', () => {
-    expect(chunkStates[S.retryLoad]).toEqual({
+  it("decides about a failed load with the loader's rules, in order, a bounded number of times", () => {
+    const choice = chunkStates[S.retryLoad] as { Choices: Record<string, unknown>[]; Default: string };
+    expect(choice.Default).toBe(S.loadFailed);
+    // First branch: the first rule (KMS, systemic) ends the chunk; no attempt count involved.
+    expect(choice.Choices[0]).toMatchObject({ Next: S.loadFailed });
+    // Every retry is bounded by the attempt count.
+    for (const branch of choice.Choices.filter((candidate) => candidate.Next === S.nextAttempt)) {
+      expect(JSON.stringify(branch)).toContain('"Variable":"$.attempt","NumericLessThan":4');
+    }
+    expect(chunkStates[S.retryAborted]).toEqual({
       Type: 'Choice',
-      Choices: [
-        {
-          And: [
-            {
-              Or: [
-                { Variable: '$.loadError.Error', StringMatches: '*erializable isolation*' },
-                { Variable: '$.loadError.Error', StringMatches: '*could not serialize access*' },
-                { Variable: '$.loadError.Error', StringMatches: '*deadlock detected*' },
-              ],
-            },
-            { Variable: '$.attempt', NumericLessThan: 4 },
-          ],
-          Next: S.nextAttempt,
-        },
-      ],
-      Default: S.loadFailed,
+      Choices: [{ Variable: '$.attempt', NumericLessThan: 4, Next: S.nextAttempt }],
+      Default: S.loadAborted,
     });
   });
 

@@ -35,13 +35,23 @@ const input = (overrides: Partial<LoadStatementsInput> = {}): LoadStatementsInpu
 describe('buildLoadStatements', () => {
   it('keeps a fixed, small statement count whatever the number of batches', () => {
     for (const dialect of ['redshift', 'postgres'] as const) {
-      const counts = [1, 2, 30, 500].map(
+      const counts = [1, 2, 30, 300].map(
         (count) => buildLoadStatements(input({ dialect, batches: batches(count) })).length,
       );
       expect(new Set(counts).size).toBe(1);
       expect(counts[0]).toBeLessThanOrEqual(MAX_LOAD_STATEMENTS);
       expect(MAX_LOAD_STATEMENTS).toBeLessThanOrEqual(15);
     }
+  });
+
+  it('refuses, where the transaction is built, a statement the Data API would refuse (over 100 KB)', () => {
+    const longIds = batches(500).map((batch, index) => ({
+      ...batch,
+      batchId: `${'b'.repeat(120)}-${String(index).padStart(6, '0')}`,
+    }));
+    expect(() => buildLoadStatements(input({ batches: longIds }))).toThrow(
+      expect.objectContaining({ code: 'StatementTooLarge', message: expect.stringMatching(/100 kB/) }),
+    );
   });
 
   it('locks the ledger first, per dialect', () => {

@@ -136,6 +136,10 @@ describe('RedshiftDataApiRunner.transaction', () => {
     await expect(tooMany).rejects.toThrow(/41 SQL statements.*at most 40/);
     expect(mock.commandCalls(BatchExecuteStatementCommand)).toHaveLength(1);
     await expect(r.transaction([])).rejects.toThrow(/at least one SQL statement/);
+    // A statement over the Data API's 100 KB is refused before any call, too.
+    const tooLarge = r.startTransaction(['LOCK t', `SELECT '${'x'.repeat(100_000)}'`]);
+    await expect(tooLarge).rejects.toMatchObject({ code: 'StatementTooLarge' });
+    expect(mock.commandCalls(BatchExecuteStatementCommand)).toHaveLength(1);
   });
 
   it('polls through SUBMITTED, PICKED and STARTED with growing, capped backoff', async () => {
@@ -202,7 +206,7 @@ describe('RedshiftDataApiRunner.transaction', () => {
       'serializable isolation violation',
       'ERROR: 1023 DETAIL: Serializable isolation violation on table - 100234, transactions forming the cycle are: 7001, 7002 (pid:123)',
       RetryableWarehouseError,
-      /Serializable isolation violation.*retried automatically/,
+      /Serializable isolation violation.*retried on the next run/,
     ],
     ['deadlock', 'ERROR: deadlock detected', RetryableWarehouseError, /deadlock detected.*retried/],
     [
@@ -351,7 +355,7 @@ describe('RedshiftDataApiRunner.transaction', () => {
         $metadata: {},
       }),
       RetryableWarehouseError,
-      /environmental error/,
+      /was not reachable/,
     ],
     [
       'network error',
