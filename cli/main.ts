@@ -23,6 +23,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: "run the deployed stack's verify check (credentials, role, tables, a test COPY)",
     load: async () => (await import('./commands/aws-verify.ts')).run,
   },
+  forget: {
+    summary: 'erase a person (GDPR/CCPA request) from a deployed stack; `local forget` for the local runner',
+    load: async () => (await import('./commands/aws-forget.ts')).run,
+  },
   pull: {
     summary: 'pull hours from the Amplitude Export API into a landing folder',
     load: async () => (await import('./commands/pull.ts')).run,

@@ -210,6 +210,15 @@ export class AmplitudeRedshiftExportStack extends Stack {
       description: 'Feeds exported',
       value: config.feeds.join(','),
     });
+    // `forget` states how long staged files may still hold an erased person's rows.
+    new CfnOutput(this, STACK_OUTPUTS.stagingRetentionDays, {
+      description: 'Days the staging lifecycle keeps staged parts and loaded manifests',
+      value: String(config.stagingRetentionDays),
+    });
+    new CfnOutput(this, STACK_OUTPUTS.quarantineRetentionDays, {
+      description: 'Days the staging lifecycle keeps quarantine records and failed manifests',
+      value: String(config.quarantineRetentionDays),
+    });
     new CfnOutput(this, 'AlarmTopicArn', {
       description: 'SNS topic the alarms publish to; subscribe more endpoints here',
       value: this.monitoring.topic.topicArn,

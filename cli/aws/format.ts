@@ -1,3 +1,5 @@
+export { parseUtc } from '#shared/warehouse/sql-runner.ts';
+
 /** `45s`, `12m`, `3h 05m`, `2d 04h`. */
 export function formatAge(seconds: number): string {
   const s = Math.max(0, Math.round(seconds));
@@ -10,18 +12,6 @@ export function formatAge(seconds: number): string {
 /** `2026-03-02 05:50:12` (UTC). */
 export function formatUtc(date: Date): string {
   return date.toISOString().slice(0, 19).replace('T', ' ');
-}
-
-/** A warehouse timestamp (`YYYY-MM-DD HH:MM:SS[.ffffff]`, UTC) or an ISO time as a Date. */
-export function parseUtc(text: unknown): Date | undefined {
-  if (text instanceof Date) return text;
-  if (typeof text !== 'string') return undefined;
-  const match = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}(?::?\d{2})?)?$/.exec(
-    text.trim(),
-  );
-  if (!match) return undefined;
-  const millis = Date.parse(`${match[1]}T${match[2]}${(match[3] ?? '').slice(0, 4)}${match[4] ?? 'Z'}`);
-  return Number.isNaN(millis) ? undefined : new Date(millis);
 }
 
 /** Columns padded to their widest cell; numbers right-aligned. */

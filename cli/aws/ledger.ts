@@ -1,4 +1,5 @@
 import { ledgerTable } from '#shared/sql/ddl.ts';
+import { recentErasuresQuery } from '#shared/sql/erasure.ts';
 import { integerLiteral, quoteIdent } from '#shared/sql/identifiers.ts';
 import type { SqlRunner } from '#shared/warehouse/sql-runner.ts';
 import { parseUtc } from './format.ts';
@@ -79,6 +80,47 @@ export async function readLedger(runner: SqlRunner, schema: string, limit: numbe
       rowsLoaded: count(row.rows_loaded),
       ...withDate('lastLoadAt', row.last_loaded_at),
       ...withDate('newestTime', row.newest_time),
+    })),
+  };
+}
+
+/** One erasure request as `status` shows it: which kinds of identifier, never their values. */
+export interface ErasureSummary {
+  readonly erasureId: string;
+  readonly reference: string;
+  readonly projectId: string;
+  readonly identifiers: readonly ('amplitude_id' | 'user_id' | 'device_id')[];
+  readonly linkedAmplitudeIds: number;
+  /** Null for a feed the deployment does not export. */
+  readonly eventsRemoved: number | null;
+  readonly mergeIdsRemoved: number | null;
+  readonly requestedAt?: Date;
+  readonly appliedAt?: Date;
+}
+
+export interface ErasureView {
+  readonly total: number;
+  readonly recent: readonly ErasureSummary[];
+}
+
+/** The newest erasure requests of the schema, and how many there are. */
+export async function readErasures(runner: SqlRunner, schema: string, limit: number): Promise<ErasureView> {
+  const rows = await runner.query(recentErasuresQuery(schema, limit));
+  const optionalCount = (value: unknown) => (value === null || value === undefined ? null : count(value));
+  return {
+    total: count(rows[0]?.total),
+    recent: rows.map((row) => ({
+      erasureId: String(row.erasure_id),
+      reference: String(row.reference),
+      projectId: String(row.project_id),
+      identifiers: (['amplitude_id', 'user_id', 'device_id'] as const).filter(
+        (kind) => count(row[`has_${kind}`]) === 1,
+      ),
+      linkedAmplitudeIds: count(row.linked_amplitude_ids),
+      eventsRemoved: optionalCount(row.events_removed),
+      mergeIdsRemoved: optionalCount(row.merge_ids_removed),
+      ...withDate('requestedAt', row.requested_at),
+      ...withDate('appliedAt', row.applied_at),
     })),
   };
 }

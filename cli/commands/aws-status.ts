@@ -1,8 +1,6 @@
 import { ExecutionStatus, ListExecutionsCommand } from '@aws-sdk/client-sfn';
 import { sanitizeText } from '#shared/observability/redact.ts';
-import { FEEDS, type Feed } from '#shared/schema/columns.ts';
 import { S3ObjectStore } from '#shared/storage/s3-store.ts';
-import { RedshiftDataApiRunner, type RedshiftTarget } from '#shared/warehouse/redshift-data.ts';
 import {
   type ChunkProgress,
   chunkProgress,
@@ -12,19 +10,21 @@ import {
 import { executionConsoleUrl } from '../aws/console-links.ts';
 import { explainAwsFailure } from '../aws/errors.ts';
 import { clip, formatAge, formatUtc, renderTable } from '../aws/format.ts';
-import { type LedgerView, readLedger } from '../aws/ledger.ts';
+import { type ErasureView, type LedgerView, readErasures, readLedger } from '../aws/ledger.ts';
 import { retryThrottled } from '../aws/retry.ts';
 import { type AwsCommandDeps, type AwsSession, defaultAwsDeps, openSession } from '../aws/session.ts';
 import { STACK_OUTPUTS } from '../aws/stack.ts';
 import { type FeedBatches, type RecentError, readStagingStatus } from '../aws/staging-status.ts';
+import { DEFAULT_SCHEMA, stackFeeds, warehouseRunner } from '../aws/warehouse.ts';
 import { type Command, UsageError } from '../io.ts';
 import { parseOptions } from '../options.ts';
 
 const HELP = `Usage: redshift-export status --stack NAME [--region R] [--json] [--loads N]
 
 Shows where a deployed export stands: pending and failed batches per feed (staging bucket),
-the last loads and freshness (the ledger table, through the Redshift Data API), running
-backfills, and the last errors.
+the last loads and freshness (the ledger table, through the Redshift Data API), the newest
+erasure requests (references and counts, never the identifiers), running backfills, and the
+last errors.
 
 Options:
   --stack NAME   the deployed stack (AmplitudeRedshiftExport-<projectId>)
@@ -49,7 +49,7 @@ const OPTIONS = {
 } as const;
 
 const ERRORS_SHOWN = 5;
-const DEFAULT_SCHEMA = 'amplitude';
+const ERASURES_SHOWN = 5;
 
 export interface FeedStatus extends FeedBatches {
   readonly lastLoadAt?: string;
@@ -75,6 +75,17 @@ export interface StatusReport {
     | { readonly available: true; readonly schema: string }
     | { readonly available: false; readonly reason: string };
   readonly loads: readonly (Omit<LedgerView['loads'][number], 'loadedAt'> & { readonly loadedAt?: string })[];
+  /** Erasure requests (`forget`): kinds of identifier and counts, never the identifiers. */
+  readonly erasures:
+    | {
+        readonly available: true;
+        readonly total: number;
+        readonly recent: readonly (Omit<ErasureView['recent'][number], 'requestedAt' | 'appliedAt'> & {
+          readonly requestedAt?: string;
+          readonly appliedAt?: string;
+        })[];
+      }
+    | { readonly available: false; readonly reason: string };
   readonly backfills:
     | { readonly available: true; readonly running: readonly RunningBackfill[] }
     | { readonly available: false; readonly reason: string };
@@ -106,21 +117,13 @@ function parseLoads(raw: string | undefined): number {
   return Number(raw);
 }
 
-function feedsOf(session: AwsSession): readonly Feed[] {
-  const raw = session.stack.optional('feeds');
-  if (raw === undefined) return FEEDS;
-  const listed = raw.split(',').map((feed) => feed.trim());
-  const feeds = FEEDS.filter((feed) => listed.includes(feed));
-  return feeds.length > 0 ? feeds : FEEDS;
-}
-
 export async function collectStatus(
   session: AwsSession,
   deps: AwsCommandDeps,
   loadsShown: number,
 ): Promise<StatusReport> {
   const now = deps.now();
-  const feeds = feedsOf(session);
+  const feeds = stackFeeds(session);
   const bucket = session.stack.require('stagingBucket', 'names the staging bucket with the batch manifests');
   const store = new S3ObjectStore({ client: session.s3, bucket });
   let staging: Awaited<ReturnType<typeof readStagingStatus>>;
@@ -166,6 +169,17 @@ export async function collectStatus(
       ...rest,
       ...(loadedAt ? { loadedAt: loadedAt.toISOString() } : {}),
     })),
+    erasures: ledger.erasures
+      ? {
+          available: true,
+          total: ledger.erasures.total,
+          recent: ledger.erasures.recent.map(({ requestedAt, appliedAt, ...rest }) => ({
+            ...rest,
+            ...(requestedAt ? { requestedAt: requestedAt.toISOString() } : {}),
+            ...(appliedAt ? { appliedAt: appliedAt.toISOString() } : {}),
+          })),
+        }
+      : { available: false, reason: ledger.erasuresReason ?? ledger.reason },
     backfills: backfills.reason
       ? { available: false, reason: backfills.reason }
       : { available: true, running: backfills.running },
@@ -173,54 +187,42 @@ export async function collectStatus(
   };
 }
 
-/** The warehouse target comes from the stack outputs, the same values the loader Lambda is given. */
-function ledgerTarget(session: AwsSession): { target?: RedshiftTarget; missing: string[] } {
-  const cluster = session.stack.optional('clusterIdentifier');
-  const workgroup = session.stack.optional('workgroupName');
-  const missing = [
-    ...(session.stack.optional('database') ? [] : [STACK_OUTPUTS.database]),
-    ...(session.stack.optional('secretArn') ? [] : [STACK_OUTPUTS.secretArn]),
-    ...(cluster || workgroup ? [] : [`${STACK_OUTPUTS.clusterIdentifier} or ${STACK_OUTPUTS.workgroupName}`]),
-  ];
-  if (cluster) return { target: { clusterIdentifier: cluster }, missing };
-  if (workgroup) return { target: { workgroupName: workgroup }, missing };
-  return { missing };
-}
-
 async function ledgerOf(
   session: AwsSession,
   deps: AwsCommandDeps,
   limit: number,
-): Promise<{ view?: LedgerView; schema: string; reason: string }> {
+): Promise<{
+  view?: LedgerView;
+  erasures?: ErasureView;
+  schema: string;
+  reason: string;
+  erasuresReason?: string;
+}> {
   const schema = session.stack.optional('schema') ?? DEFAULT_SCHEMA;
-  const { target, missing } = ledgerTarget(session);
-  const database = session.stack.optional('database');
-  const secretArn = session.stack.optional('secretArn');
-  if (!target || !database || !secretArn) {
+  const { runner, missing } = warehouseRunner(session, deps, {
+    statementName: 'amplitude-export-status',
+    pollIntervalMs: 500,
+    timeoutMs: 120_000,
+  });
+  if (!runner) {
     return {
       schema,
       reason: `the stack has no output ${missing.join(', ')} (deployed by an older version?); deploy this version to see the loads.`,
     };
   }
-  const runner = new RedshiftDataApiRunner({
-    client: session.redshiftData,
-    database,
-    secretArn,
-    target,
-    statementName: 'amplitude-export-status',
-    sleep: deps.sleep,
-    clock: deps.now,
-    pollIntervalMs: 500,
-    timeoutMs: 120_000,
-  });
+  const failed = (what: string, error: unknown) =>
+    `the ${what} query failed: ${clip(sanitizeText(error instanceof Error ? error.message : String(error)), 400)} Run \`redshift-export verify --stack ${session.stack.name}\` for what to fix.`;
+  let view: LedgerView;
   try {
-    return { view: await readLedger(runner, schema, limit), schema, reason: '' };
+    view = await readLedger(runner, schema, limit);
   } catch (error) {
-    const message = sanitizeText(error instanceof Error ? error.message : String(error));
-    return {
-      schema,
-      reason: `the ledger query failed: ${clip(message, 400)} Run \`redshift-export verify --stack ${session.stack.name}\` for what to fix.`,
-    };
+    return { schema, reason: failed('ledger', error) };
+  }
+  try {
+    return { view, erasures: await readErasures(runner, schema, ERASURES_SHOWN), schema, reason: '' };
+  } catch (error) {
+    // An older setup has no erasure list yet: the loads are still worth showing.
+    return { view, schema, reason: '', erasuresReason: failed('erasure list', error) };
   }
 }
 
@@ -333,7 +335,7 @@ export function renderStatus(report: StatusReport): string {
   } else {
     out.push(`Last loads: not available: ${report.ledger.reason}`);
   }
-  out.push('');
+  out.push('', ...renderErasures(report.erasures), '');
   if (!report.backfills.available) {
     out.push(`Running backfills: not available: ${report.backfills.reason}`);
   } else if (report.backfills.running.length === 0) {
@@ -362,4 +364,33 @@ export function renderStatus(report: StatusReport): string {
     }
   }
   return `${out.join('\n')}\n`;
+}
+
+function renderErasures(erasures: StatusReport['erasures']): string[] {
+  if (!erasures.available) return [`Erasure requests: not available: ${erasures.reason}`];
+  if (erasures.total === 0) return ['Erasure requests: none'];
+  const removed = (rows: number | null) => (rows === null ? '-' : rows);
+  return [
+    `Erasure requests (${erasures.total}${erasures.total > erasures.recent.length ? `, newest ${erasures.recent.length}` : ''})`,
+    renderTable(
+      [
+        'applied at (UTC)',
+        'reference',
+        'identified by',
+        'linked IDs',
+        'events removed',
+        'merged IDs removed',
+        'erasure id',
+      ],
+      erasures.recent.map((erasure) => [
+        erasure.appliedAt ? formatUtc(new Date(erasure.appliedAt)) : '-',
+        clip(erasure.reference, 40),
+        erasure.identifiers.join('+'),
+        erasure.linkedAmplitudeIds,
+        removed(erasure.eventsRemoved),
+        removed(erasure.mergeIdsRemoved),
+        erasure.erasureId,
+      ]),
+    ),
+  ];
 }

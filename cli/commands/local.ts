@@ -14,6 +14,7 @@ import { parseInterval, parseOptions } from '../options.ts';
 
 const HELP = `Usage: redshift-export local [--once] [options]
        redshift-export local backfill --start DATE --end DATE [options]
+       redshift-export local forget (--amplitude-id N | --user-id U | --device-id D) --reference REF [options]
 
 Runs the pipeline on this machine: a folder in the Amplitude S3-export layout is batched and
 loaded exactly once into PostgreSQL (an embedded server unless --database-url is given).
@@ -67,6 +68,7 @@ export const run: Command = async (argv, io) => {
     const { run: backfill } = await import('./local-backfill.ts');
     return await backfill(argv.slice(1), io);
   }
+  if (argv[0] === 'forget') return await (await import('./local-forget.ts')).run(argv.slice(1), io);
   const values = parseOptions(argv, OPTIONS, HELP);
   if (values.help) {
     io.stdout(HELP);

@@ -1,5 +1,5 @@
 /**
- * Output keys of the deployed stack that the CLI reads (`status`, `backfill`, `verify`).
+ * Output keys of the deployed stack that the CLI reads (`status`, `backfill`, `verify`, `forget`).
  * The CDK stack declares its outputs with these keys, so the two cannot drift apart.
  */
 export const STACK_OUTPUTS = {
@@ -13,6 +13,8 @@ export const STACK_OUTPUTS = {
   schema: 'WarehouseSchema',
   projectId: 'ProjectId',
   feeds: 'Feeds',
+  stagingRetentionDays: 'StagingRetentionDays',
+  quarantineRetentionDays: 'QuarantineRetentionDays',
 } as const;
 
 export type StackOutput = keyof typeof STACK_OUTPUTS;

@@ -3,7 +3,7 @@ import type { PipelineSettings } from '../config/pipeline.ts';
 import { REDSHIFT_COPY_FORMAT_OPTIONS } from '../format/csv.ts';
 import { type BatchManifest, buildCopyManifest, parseBatchManifest } from '../format/manifest.ts';
 import { type Feed, tableName } from '../schema/columns.ts';
-import { LEDGER_TABLE, warehouseDdl } from '../sql/ddl.ts';
+import { ERASED_IDS_TABLE, ERASURES_TABLE, LEDGER_TABLE, warehouseDdl } from '../sql/ddl.ts';
 import {
   buildLoadStatements,
   existingTablesQuery,
@@ -628,7 +628,12 @@ export async function ensureWarehouseObjects(
   runner: SqlRunner,
   options: WarehouseObjectsOptions,
 ): Promise<string[]> {
-  const wanted = [...options.feeds.map((feed) => tableName(feed, options.projectId)), LEDGER_TABLE];
+  const wanted = [
+    ...options.feeds.map((feed) => tableName(feed, options.projectId)),
+    LEDGER_TABLE,
+    ERASURES_TABLE,
+    ERASED_IDS_TABLE,
+  ];
   const rows = await runner.query<{ table_name: unknown }>(existingTablesQuery(options.schema, wanted));
   const present = new Set(rows.map((row) => String(row.table_name)));
   const missing = wanted.filter((table) => !present.has(table));

@@ -134,6 +134,110 @@ export function createLedgerSql(dialect: Dialect, schema: string): string {
   return `CREATE TABLE IF NOT EXISTS ${ledgerTable(schema)} (\n${columns.join(',\n')}\n)`;
 }
 
+/**
+ * The erasure list: one row per erasure request (`redshift-export forget`). It holds personal
+ * identifiers (the ones given), so it is granted to the pipeline's user only; see the README.
+ */
+export const ERASURES_TABLE = 'erasures';
+/**
+ * Every Amplitude ID an erasure covers: the one given and the IDs merged with it, found in
+ * the merged-IDs table when the request was applied (those rows are deleted then, so later
+ * loads could not find the link again). Loads drop staged rows with any of these IDs.
+ */
+export const ERASED_IDS_TABLE = 'erased_amplitude_ids';
+
+const varchar = (bytes: number): Pick<LedgerColumn, 'redshiftType' | 'postgresType'> => ({
+  redshiftType: `VARCHAR(${bytes})`,
+  postgresType: `character varying(${bytes})`,
+});
+const BIGINT: Pick<LedgerColumn, 'redshiftType' | 'postgresType'> = {
+  redshiftType: 'BIGINT',
+  postgresType: 'bigint',
+};
+const TIMESTAMP: Pick<LedgerColumn, 'redshiftType' | 'postgresType'> = {
+  redshiftType: 'TIMESTAMP',
+  postgresType: 'timestamp(6) without time zone',
+};
+/** The identifier columns take the type of the events column they are compared with. */
+const sameAs = (name: string): Pick<LedgerColumn, 'redshiftType' | 'postgresType'> => {
+  const column = columnsOf('events').find((candidate) => candidate.name === name);
+  if (!column) throw new Error(`The events table has no column ${name}.`);
+  return { redshiftType: column.redshiftType, postgresType: column.postgresType };
+};
+
+/**
+ * Columns of `<schema>.erasures`. The id is made by the client, not an IDENTITY column:
+ * Redshift's IDENTITY values are unique but not consecutive and its syntax differs from
+ * PostgreSQL's ("CREATE TABLE", IDENTITY: https://docs.aws.amazon.com/redshift/latest/dg/r_CREATE_TABLE_NEW.html),
+ * and a client-made id doubles as the Data API ClientToken of the erasure transaction.
+ * The per-table counts and time ranges are NULL for a feed the deployment does not export.
+ */
+export const ERASURE_COLUMNS: readonly LedgerColumn[] = [
+  { name: 'erasure_id', ...varchar(64), notNull: true },
+  // The operator's reference (a ticket id): never personal data by design, shown by `status`.
+  { name: 'reference', ...varchar(256), notNull: true },
+  { name: 'project_id', ...varchar(20), notNull: true },
+  { name: 'amplitude_id', ...sameAs('amplitude_id'), notNull: false },
+  { name: 'user_id', ...sameAs('user_id'), notNull: false },
+  { name: 'device_id', ...sameAs('device_id'), notNull: false },
+  { name: 'requested_at', ...TIMESTAMP, notNull: true },
+  { name: 'applied_at', ...TIMESTAMP, notNull: true },
+  // Amplitude IDs merged with the given one (directly or through other merged IDs).
+  { name: 'linked_amplitude_ids', ...BIGINT, notNull: true },
+  { name: 'events_removed', ...BIGINT, notNull: false },
+  { name: 'events_min_time', ...TIMESTAMP, notNull: false },
+  { name: 'events_max_time', ...TIMESTAMP, notNull: false },
+  { name: 'merge_ids_removed', ...BIGINT, notNull: false },
+  { name: 'merge_ids_min_time', ...TIMESTAMP, notNull: false },
+  { name: 'merge_ids_max_time', ...TIMESTAMP, notNull: false },
+];
+
+export const ERASED_ID_COLUMNS: readonly LedgerColumn[] = [
+  { name: 'erasure_id', ...varchar(64), notNull: true },
+  { name: 'amplitude_id', ...BIGINT, notNull: true },
+];
+
+export function erasuresTable(schema: string): string {
+  return qualifiedName(schema, ERASURES_TABLE);
+}
+
+export function erasedIdsTable(schema: string): string {
+  return qualifiedName(schema, ERASED_IDS_TABLE);
+}
+
+function utcNow(dialect: Dialect): string {
+  return dialect === 'redshift' ? 'GETDATE()' : "(now() AT TIME ZONE 'UTC')";
+}
+
+function tableSql(
+  dialect: Dialect,
+  table: string,
+  columns: readonly LedgerColumn[],
+  options: { defaultNow?: string; primaryKey: readonly string[] },
+): string {
+  const lines = columns.map((column) => {
+    const defaultClause = column.name === options.defaultNow ? ` DEFAULT ${utcNow(dialect)}` : '';
+    return `  ${quoteIdent(column.name)} ${columnType(column, dialect)}${column.notNull ? ' NOT NULL' : ''}${defaultClause}`;
+  });
+  // Redshift does not enforce primary keys (the ledger lock does the work); it documents the
+  // key for the planner. PostgreSQL enforces it, a second guard.
+  lines.push(`  PRIMARY KEY (${options.primaryKey.map((name) => quoteIdent(name)).join(', ')})`);
+  return `CREATE TABLE IF NOT EXISTS ${table} (\n${lines.join(',\n')}\n)`;
+}
+
+export function createErasuresSql(dialect: Dialect, schema: string): string {
+  return tableSql(dialect, erasuresTable(schema), ERASURE_COLUMNS, {
+    defaultNow: 'applied_at',
+    primaryKey: ['erasure_id'],
+  });
+}
+
+export function createErasedIdsSql(dialect: Dialect, schema: string): string {
+  return tableSql(dialect, erasedIdsTable(schema), ERASED_ID_COLUMNS, {
+    primaryKey: ['erasure_id', 'amplitude_id'],
+  });
+}
+
 /** Every statement that creates the export's objects, idempotent, in dependency order. */
 export function warehouseDdl(dialect: Dialect, objects: WarehouseObjects): string[] {
   const statements = [createSchemaSql(objects.schema)];
@@ -142,5 +246,6 @@ export function warehouseDdl(dialect: Dialect, objects: WarehouseObjects): strin
     if (dialect === 'postgres') statements.push(createKeyIndexSql(objects.schema, feed, objects.projectId));
   }
   statements.push(createLedgerSql(dialect, objects.schema));
+  statements.push(createErasuresSql(dialect, objects.schema), createErasedIdsSql(dialect, objects.schema));
   return statements;
 }

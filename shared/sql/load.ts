@@ -59,7 +59,7 @@ export function assertLoadId(loadId: string): string {
   return loadId;
 }
 
-function lockLedgerSql(dialect: Dialect, schema: string): string {
+export function lockLedgerSql(dialect: Dialect, schema: string): string {
   // Redshift's LOCK is always ACCESS EXCLUSIVE. In PostgreSQL SHARE ROW EXCLUSIVE is the
   // weakest mode that conflicts with itself (so loads queue one after another) while still
   // letting readers query the ledger.

@@ -1,10 +1,14 @@
 import { FEEDS, type Feed, tableName } from '../schema/columns.ts';
 import type { Dialect } from '../warehouse/sql-runner.ts';
 import {
+  createErasedIdsSql,
+  createErasuresSql,
   createKeyIndexSql,
   createLedgerSql,
   createSchemaSql,
   createTargetTableSql,
+  erasedIdsTable,
+  erasuresTable,
   ledgerTable,
   targetTable,
 } from './ddl.ts';
@@ -77,7 +81,8 @@ export function buildSetupSql(options: SetupSqlOptions): string {
     comment(
       `amplitude-redshift-export: one-time setup for ${target}${database ? `, database ${database}` : ''}.\n` +
         'Run as a superuser. Every statement except CREATE USER can be run again safely.\n' +
-        `Tables: ${feeds.map((feed) => `${schema}.${tableName(feed, projectId)}`).join(', ')}, ${schema}.export_loads (ledger).`,
+        `Tables: ${feeds.map((feed) => `${schema}.${tableName(feed, projectId)}`).join(', ')}, ${schema}.export_loads (ledger),\n` +
+        `${schema}.erasures and ${schema}.erased_amplitude_ids (erasure list).`,
     ),
   );
 
@@ -89,6 +94,15 @@ export function buildSetupSql(options: SetupSqlOptions): string {
   }
   sections.push(
     `${comment('Ledger: one row per loaded batch, written in the same transaction as its rows (exactly-once).')}\n${createLedgerSql(dialect, schema)};`,
+  );
+
+  sections.push(
+    `${comment(
+      'Erasure list (redshift-export forget): one row per request, and the Amplitude IDs each covers.\n' +
+        'Every load drops staged rows of the people listed here. These tables hold personal identifiers\n' +
+        '(the ones given in each request): grant them to the pipeline user only, never to analysts or PUBLIC,\n' +
+        'and leave them out of any GRANT ... ON ALL TABLES IN SCHEMA given to readers.',
+    )}\n${createErasuresSql(dialect, schema)};\n${createErasedIdsSql(dialect, schema)};`,
   );
 
   sections.push(
@@ -106,8 +120,9 @@ export function buildSetupSql(options: SetupSqlOptions): string {
   const tables = feeds.map((feed) => targetTable(schema, feed, projectId));
   const grants = [
     `GRANT USAGE ON SCHEMA ${quoteIdent(schema, 'schema')} TO ${grantee};`,
-    `GRANT SELECT, INSERT ON TABLE ${tables.join(', ')} TO ${grantee};`,
+    `GRANT SELECT, INSERT, DELETE ON TABLE ${tables.join(', ')} TO ${grantee};`,
     `GRANT SELECT, INSERT, UPDATE ON TABLE ${ledgerTable(schema)} TO ${grantee};`,
+    `GRANT SELECT, INSERT ON TABLE ${erasuresTable(schema)}, ${erasedIdsTable(schema)} TO ${grantee};`,
   ];
   if (database !== undefined) {
     if (dialect === 'postgres')
@@ -116,12 +131,15 @@ export function buildSetupSql(options: SetupSqlOptions): string {
   }
   sections.push(
     `${comment(
-      'Least privilege. The load reads and appends; it never deletes or updates exported rows.\n' +
+      'Least privilege. The load reads and appends; only an erasure request (redshift-export forget,\n' +
+        "which signs in with the pipeline's secret) deletes exported rows, and nothing updates them.\n" +
         '- USAGE (not CREATE) on the schema: the only tables the loader creates are temporary ones,\n' +
         '  hence TEMPORARY on the database.\n' +
-        '- SELECT, INSERT on the tables: INSERT appends the de-duplicated rows, SELECT finds duplicates.\n' +
+        '- SELECT, INSERT, DELETE on the tables: INSERT appends the de-duplicated rows, SELECT finds\n' +
+        '  duplicates, DELETE removes the rows of a person who asked to be erased (forget).\n' +
         '- UPDATE on the ledger only: each load LOCKs the ledger so that loads run one at a time, and\n' +
-        '  locking a table needs a privilege above INSERT. The loader never updates ledger rows.' +
+        '  locking a table needs a privilege above INSERT. The loader never updates ledger rows.\n' +
+        '- SELECT, INSERT on the erasure list: forget records requests, every load reads the list.' +
         (database === undefined
           ? '\nIf PUBLIC has no TEMPORARY privilege on this database, also run:\n' +
             `GRANT TEMPORARY ON DATABASE <database> TO ${grantee};`

@@ -6,7 +6,7 @@ import type { CopyManifest } from '../format/manifest.ts';
 import type { Clock } from '../pipeline/clock.ts';
 import { PREFIXES } from '../pipeline/layout.ts';
 import { BATCH_ID_COLUMN, columnsOf, type Feed, tableName } from '../schema/columns.ts';
-import { columnType, LEDGER_TABLE } from '../sql/ddl.ts';
+import { columnType, ERASED_IDS_TABLE, ERASURES_TABLE, LEDGER_TABLE } from '../sql/ddl.ts';
 import { quoteIdent, quoteLiteral } from '../sql/identifiers.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { PermanentWarehouseError, RetryableWarehouseError, type SqlRunner } from '../warehouse/sql-runner.ts';
@@ -86,7 +86,12 @@ export async function runVerify(input: VerifyInput): Promise<VerifyReport> {
   }
 
   const { schema, projectId, feeds } = input.settings;
-  const tables = [...feeds.map((feed) => tableName(feed, projectId)), LEDGER_TABLE];
+  const tables = [
+    ...feeds.map((feed) => tableName(feed, projectId)),
+    LEDGER_TABLE,
+    ERASURES_TABLE,
+    ERASED_IDS_TABLE,
+  ];
   try {
     const missing = await missingTables(input.runner, schema, tables);
     if (missing.length > 0) {
@@ -112,7 +117,7 @@ export async function runVerify(input: VerifyInput): Promise<VerifyReport> {
             name: 'privileges',
             ok: true,
             detail:
-              'The user may use the schema, read and insert into every table, and create temporary tables.',
+              'The user may use the schema, read and insert into every table (and delete from the exported ones, for erasure requests), and create temporary tables.',
           }
         : {
             name: 'privileges',
@@ -301,14 +306,24 @@ async function lackingPrivileges(
       `and possibly SELECT and INSERT on ${tables.map((table) => `${schema}.${table}`).join(', ')}`,
     ];
   }
-  // UPDATE on the ledger: each load LOCKs it, which needs more than INSERT (see the setup SQL).
   const perTable = tables.flatMap((table) =>
-    (table === LEDGER_TABLE ? ['SELECT', 'INSERT', 'UPDATE'] : ['SELECT', 'INSERT']).map((privilege) => ({
+    privilegesNeeded(table).map((privilege) => ({
       label: `${privilege} on ${schema}.${table}`,
       sql: `has_table_privilege(${quoteLiteral(`${schema}.${table}`)}, '${privilege}')`,
     })),
   );
   return [...lacking, ...(await lackingOf(runner, perTable))];
+}
+
+/**
+ * What the setup SQL grants, per table: UPDATE on the ledger because each load LOCKs it (more
+ * than INSERT is needed for that); DELETE on the exported tables for erasure requests; the
+ * erasure list is read by every load and appended to by forget.
+ */
+function privilegesNeeded(table: string): readonly string[] {
+  if (table === LEDGER_TABLE) return ['SELECT', 'INSERT', 'UPDATE'];
+  if (table === ERASURES_TABLE || table === ERASED_IDS_TABLE) return ['SELECT', 'INSERT'];
+  return ['SELECT', 'INSERT', 'DELETE'];
 }
 
 async function lackingOf(

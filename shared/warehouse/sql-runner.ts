@@ -38,6 +38,21 @@ export interface SqlRunner {
   close(): Promise<void>;
 }
 
+/**
+ * A timestamp as `query` returns it (`YYYY-MM-DD HH:MM:SS[.ffffff]` text in UTC from the Data
+ * API and from the PostgreSQL runner, which keeps timestamps as text) or an ISO time, as a Date.
+ */
+export function parseUtc(text: unknown): Date | undefined {
+  if (text instanceof Date) return text;
+  if (typeof text !== 'string') return undefined;
+  const match = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}(?::?\d{2})?)?$/.exec(
+    text.trim(),
+  );
+  if (!match) return undefined;
+  const millis = Date.parse(`${match[1]}T${match[2]}${(match[3] ?? '').slice(0, 4)}${match[4] ?? 'Z'}`);
+  return Number.isNaN(millis) ? undefined : new Date(millis);
+}
+
 /** A failure worth retrying later: throttling, too many active statements, serialization conflicts. */
 export class RetryableWarehouseError extends Error {
   override readonly name = 'RetryableWarehouseError';

@@ -71,7 +71,11 @@ function givenStaging(): void {
 
 function givenLedger(): void {
   mocks.redshiftData.on(ExecuteStatementCommand).callsFake((input: { Sql: string }) => ({
-    Id: input.Sql.includes('COUNT(*)') ? 'q-loads' : 'q-feeds',
+    Id: input.Sql.includes('"erasures"')
+      ? 'q-erasures'
+      : input.Sql.includes('COUNT(*)')
+        ? 'q-loads'
+        : 'q-feeds',
   }));
   mocks.redshiftData.on(DescribeStatementCommand).resolves({ Status: 'FINISHED', HasResultSet: true });
   const columns = (...names: string[]) => names.map((name) => ({ name, label: name }));
@@ -96,6 +100,38 @@ function givenLedger(): void {
         { longValue: 10 },
         { longValue: 1 },
         { stringValue: '2026-03-02 05:50:12.123456' },
+      ],
+    ],
+  });
+  mocks.redshiftData.on(GetStatementResultCommand, { Id: 'q-erasures' }).resolves({
+    ColumnMetadata: columns(
+      'erasure_id',
+      'reference',
+      'project_id',
+      'requested_at',
+      'applied_at',
+      'linked_amplitude_ids',
+      'events_removed',
+      'merge_ids_removed',
+      'has_amplitude_id',
+      'has_user_id',
+      'has_device_id',
+      'total',
+    ),
+    Records: [
+      [
+        { stringValue: 'er-20260301t090000-0a0b0c0d' },
+        { stringValue: 'DSR-42' },
+        { stringValue: '187520' },
+        { stringValue: '2026-03-01 09:00:00' },
+        { stringValue: '2026-03-01 09:00:03.5' },
+        { longValue: 2 },
+        { longValue: 17 },
+        { isNull: true },
+        { longValue: 1 },
+        { longValue: 1 },
+        { longValue: 0 },
+        { longValue: 3 },
       ],
     ],
   });
@@ -229,11 +265,17 @@ describe('status --json', () => {
   it("queries the ledger with the stack's secret, database and cluster through the Data API", async () => {
     await statusCommand(testDeps())([...ARGS, '--json'], testIo());
     const calls = mocks.redshiftData.commandCalls(ExecuteStatementCommand).map((call) => call.args[0].input);
-    expect(calls).toHaveLength(2);
+    expect(calls).toHaveLength(3);
     for (const call of calls) {
       expect(call).toMatchObject({ Database: 'dev', SecretArn: SECRET_ARN, ClusterIdentifier: 'analytics' });
-      expect(call.Sql).toContain('FROM "amplitude"."export_loads"');
     }
+    expect(calls.map((call) => call.Sql?.match(/FROM ("amplitude"\."\w+")/)?.[1])).toEqual([
+      '"amplitude"."export_loads"',
+      '"amplitude"."export_loads"',
+      '"amplitude"."erasures"',
+    ]);
+    // The erasure query reads whether an identifier was given, never the identifier itself.
+    expect(calls[2]?.Sql).not.toMatch(/SELECT[^;]*"user_id",/);
   });
 });
 
@@ -250,6 +292,10 @@ describe('status', () => {
     expect(text).toContain('bf-2026010100-2026013123-events-c24  started 30m ago');
     expect(text).toContain('16/31 chunks finished, 5 running');
     expect(text).toContain('2026-03-02 05:50:00 UTC  retrying-batch events  ev-20260302-b');
+    expect(text).toContain('Erasure requests (3, newest 1)');
+    expect(text).toMatch(
+      /2026-03-01 09:00:03\s+DSR-42\s+amplitude_id\+user_id\s+2\s+17\s+-\s+er-20260301t090000-0a0b0c0d/,
+    );
     expect(text).not.toContain('MARKER-7d1e');
   });
 
@@ -285,6 +331,21 @@ describe('status', () => {
     expect(reason).toContain('permission denied');
     expect(reason).toContain(`redshift-export verify --stack ${STACK}`);
     expect(reason).not.toContain("'x'");
+  });
+
+  it('still shows the loads when the erasure list is missing (setup SQL of an older version)', async () => {
+    mocks.redshiftData
+      .on(GetStatementResultCommand, { Id: 'q-erasures' })
+      .rejects(awsError('ValidationException', 'ERROR: relation "amplitude.erasures" does not exist'));
+    const io = testIo();
+    await statusCommand(testDeps())([...ARGS, '--json'], io);
+    const report = JSON.parse(io.out()) as StatusReport;
+    expect(report.ledger.available).toBe(true);
+    expect(report.loads).toHaveLength(1);
+    expect(report.erasures).toEqual({
+      available: false,
+      reason: expect.stringContaining('the erasure list query failed'),
+    });
   });
 
   it('retries throttled Step Functions calls', async () => {

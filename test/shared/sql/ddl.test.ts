@@ -72,12 +72,14 @@ describe('ledger DDL', () => {
 });
 
 describe('warehouseDdl', () => {
-  it('creates only the selected feeds, the schema first and the ledger last', () => {
+  it('creates only the selected feeds, the schema first, then the ledger and the erasure list', () => {
     const statements = warehouseDdl('redshift', { schema: 'x', projectId: '9', feeds: ['merge_ids'] });
-    expect(statements).toHaveLength(3);
+    expect(statements).toHaveLength(5);
     expect(statements[0]).toBe('CREATE SCHEMA IF NOT EXISTS "x"');
     expect(statements[1]).toContain('"x"."merge_ids_9"');
     expect(statements[2]).toContain('"x"."export_loads"');
+    expect(statements[3]).toContain('"x"."erasures"');
+    expect(statements[4]).toContain('"x"."erased_amplitude_ids"');
     expect(statements.join('\n')).not.toContain('events_9');
   });
 

@@ -1,9 +1,13 @@
 import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eraseFromWarehouse } from '#shared/pipeline/erasure/erase.ts';
 import { EVENT_COLUMNS, MERGE_ID_COLUMNS } from '#shared/schema/columns.ts';
-import { LEDGER_COLUMNS } from '#shared/sql/ddl.ts';
+import { ERASED_ID_COLUMNS, ERASURE_COLUMNS, LEDGER_COLUMNS } from '#shared/sql/ddl.ts';
 import { buildSetupSql, PASSWORD_PLACEHOLDER } from '#shared/sql/setup.ts';
+import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
+import { PostgresRunner } from '#shared/warehouse/postgres.ts';
 import { createTestDatabase } from '#test/support/postgres.ts';
 
 const SCHEMA = 'export_test';
@@ -73,6 +77,15 @@ describe('setup SQL on PostgreSQL', () => {
         type: column.postgresType,
         not_null: column.notNull || column.name === 'batch_id',
       })),
+      ...[
+        ...ERASURE_COLUMNS.map((column) => ({ table: 'erasures', column })),
+        ...ERASED_ID_COLUMNS.map((column) => ({ table: 'erased_amplitude_ids', column })),
+      ].map(({ table, column }) => ({
+        table,
+        name: column.name,
+        type: column.postgresType,
+        not_null: column.notNull,
+      })),
       ...MERGE_ID_COLUMNS.map((column) => ({
         table: `merge_ids_${PROJECT}`,
         name: column.name,
@@ -121,10 +134,44 @@ describe('setup SQL on PostgreSQL', () => {
       });
     });
 
+    it('can apply an erasure request: delete the rows and record the request, under the ledger lock', async () => {
+      await asUser((client) =>
+        client.query(
+          `INSERT INTO ${events} (uuid, event_type, amplitude_id, user_id, event_time, server_upload_time)
+           VALUES ('u-2', 'open', 8, 'erase-me', '2024-01-01 00:00:00', '2024-01-01 00:00:01')`,
+        ),
+      );
+      const runner = new PostgresRunner({
+        connectionString: urlAs(db.url, user, password),
+        store: new FileSystemObjectStore(tmpdir()),
+      });
+      try {
+        const outcome = await eraseFromWarehouse({
+          runner,
+          schema: SCHEMA,
+          projectId: PROJECT,
+          feeds: ['events', 'merge_ids'],
+          identifiers: { userId: 'erase-me' },
+          reference: 'TICKET-1',
+          now: new Date('2024-02-01T00:00:00Z'),
+        });
+        expect(outcome.tables.map((table) => [table.table, table.rows])).toEqual([
+          [`events_${PROJECT}`, 1],
+          [`merge_ids_${PROJECT}`, 0],
+        ]);
+      } finally {
+        await runner.close();
+      }
+      const left = await asUser((client) => client.query(`SELECT uuid FROM ${events} WHERE uuid = 'u-2'`));
+      expect(left.rows).toEqual([]);
+    });
+
     it.each([
-      ['delete exported rows', `DELETE FROM ${events}`],
       ['update exported rows', `UPDATE ${events} SET event_type = 'x'`],
       ['delete ledger rows', `DELETE FROM ${ledger}`],
+      ['delete from the erasure list', `DELETE FROM "${SCHEMA}"."erasures"`],
+      ['update the erasure list', `UPDATE "${SCHEMA}"."erasures" SET reference = 'x'`],
+      ['delete erased Amplitude IDs', `DELETE FROM "${SCHEMA}"."erased_amplitude_ids"`],
       ['drop a table', `DROP TABLE ${events}`],
       ['truncate the ledger', `TRUNCATE ${ledger}`],
       ['create a table in the schema', `CREATE TABLE "${SCHEMA}".other (x int)`],

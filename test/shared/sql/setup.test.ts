@@ -15,10 +15,13 @@ describe('buildSetupSql', () => {
       'CREATE TABLE IF NOT EXISTS "amplitude"."events_123"',
       'CREATE TABLE IF NOT EXISTS "amplitude"."merge_ids_123"',
       'CREATE TABLE IF NOT EXISTS "amplitude"."export_loads"',
+      'CREATE TABLE IF NOT EXISTS "amplitude"."erasures"',
+      'CREATE TABLE IF NOT EXISTS "amplitude"."erased_amplitude_ids"',
       `CREATE USER "amplitude_export" PASSWORD ${PASSWORD_PLACEHOLDER};`,
       'GRANT USAGE ON SCHEMA "amplitude" TO "amplitude_export";',
-      'GRANT SELECT, INSERT ON TABLE "amplitude"."events_123", "amplitude"."merge_ids_123" TO "amplitude_export";',
+      'GRANT SELECT, INSERT, DELETE ON TABLE "amplitude"."events_123", "amplitude"."merge_ids_123" TO "amplitude_export";',
       'GRANT SELECT, INSERT, UPDATE ON TABLE "amplitude"."export_loads" TO "amplitude_export";',
+      'GRANT SELECT, INSERT ON TABLE "amplitude"."erasures", "amplitude"."erased_amplitude_ids" TO "amplitude_export";',
       'GRANT TEMPORARY ON DATABASE "dev" TO "amplitude_export";',
       `GRANT ASSUMEROLE ON '${ARN}' TO "amplitude_export" FOR COPY;`,
     ]);
@@ -50,7 +53,9 @@ describe('buildSetupSql', () => {
     const sql = buildSetupSql({ dialect: 'postgres', projectId: '1', copyRoleArn: ARN });
     expect(sql).not.toMatch(/ASSUMEROLE|DISTKEY|SORTKEY|GETDATE|SUPER/);
     expect(sql).not.toMatch(/ON DATABASE "/);
-    expect(sql).toContain('GRANT SELECT, INSERT ON TABLE "amplitude"."events_1", "amplitude"."merge_ids_1"');
+    expect(sql).toContain(
+      'GRANT SELECT, INSERT, DELETE ON TABLE "amplitude"."events_1", "amplitude"."merge_ids_1"',
+    );
   });
 
   it('refuses names and ARNs that could change the SQL', () => {

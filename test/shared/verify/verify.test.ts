@@ -102,7 +102,7 @@ describe('runVerify on PostgreSQL', () => {
     const tables = check(report, 'tables');
     expect(tables.ok).toBe(false);
     expect(tables.detail).toBe(
-      'Missing in schema not_set_up: events_187520, merge_ids_187520, export_loads.',
+      'Missing in schema not_set_up: events_187520, merge_ids_187520, export_loads, erasures, erased_amplitude_ids.',
     );
     expect(tables.fix).toContain(SETUP);
     expect(report.checks.map((c) => c.name)).not.toContain('copy');
@@ -168,7 +168,7 @@ describe('runVerify on PostgreSQL', () => {
     });
 
     expect(check(report, 'privileges').detail).toBe(
-      'The database user lacks: INSERT on amplitude.events_187520; SELECT on amplitude.merge_ids_187520; INSERT on amplitude.merge_ids_187520; SELECT on amplitude.export_loads; INSERT on amplitude.export_loads; UPDATE on amplitude.export_loads.',
+      'The database user lacks: INSERT on amplitude.events_187520; DELETE on amplitude.events_187520; SELECT on amplitude.merge_ids_187520; INSERT on amplitude.merge_ids_187520; DELETE on amplitude.merge_ids_187520; SELECT on amplitude.export_loads; INSERT on amplitude.export_loads; UPDATE on amplitude.export_loads; SELECT on amplitude.erasures; INSERT on amplitude.erasures; SELECT on amplitude.erased_amplitude_ids; INSERT on amplitude.erased_amplitude_ids.',
     );
   });
 
@@ -176,8 +176,9 @@ describe('runVerify on PostgreSQL', () => {
     const role = await createLoginRole();
     await admin.query(`GRANT USAGE ON SCHEMA amplitude TO ${role.name}`);
     await admin.query(
-      `GRANT SELECT, INSERT ON amplitude.events_187520, amplitude.merge_ids_187520, amplitude.export_loads TO ${role.name}`,
+      `GRANT SELECT, INSERT ON amplitude.events_187520, amplitude.merge_ids_187520, amplitude.export_loads, amplitude.erasures, amplitude.erased_amplitude_ids TO ${role.name}`,
     );
+    await admin.query(`GRANT DELETE ON amplitude.events_187520, amplitude.merge_ids_187520 TO ${role.name}`);
     await admin.query(`GRANT UPDATE ON amplitude.export_loads TO ${role.name}`);
     await admin.query(`REVOKE TEMPORARY ON DATABASE ${new URL(db.url).pathname.slice(1)} FROM PUBLIC`);
     try {

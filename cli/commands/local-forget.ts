@@ -1,0 +1,75 @@
+import { join, resolve } from 'node:path';
+import { eraseFromWarehouse } from '#shared/pipeline/erasure/erase.ts';
+import { FORGET_FLAGS_HELP, FORGET_OPTIONS, forgetInput, renderErasure } from '../forget.ts';
+import type { Command } from '../io.ts';
+import { parseOptions } from '../options.ts';
+import { openLocalContext } from './local.ts';
+
+const HELP = `Usage: redshift-export local forget (--amplitude-id N | --user-id U | --device-id D) --reference REF [options]
+
+Erases a person from the local warehouse: records the request in <schema>.erasures and, in
+one transaction under the ledger lock that loads take, deletes their rows from the events
+and merged-IDs tables. Every later load (a replay, a backfill, a re-export) drops them too.
+An identifier that matches nothing is still recorded ("0 rows removed"): the person may
+appear in a later export.
+
+Options:
+${FORGET_FLAGS_HELP}
+  --home DIR           local state: object store, embedded PostgreSQL data (default .local)
+  --landing DIR        Amplitude S3-export files, to infer the project ID (default <home>/landing)
+  --database-url URL   use this PostgreSQL instead of the embedded one
+  --project-id N       Amplitude project ID (default: inferred from the landing file names)
+  --feeds LIST         events,merge_ids (default both)
+  --schema S           warehouse schema (default amplitude)
+  -h, --help           show this help
+`;
+
+const OPTIONS = {
+  ...FORGET_OPTIONS,
+  home: { type: 'string' },
+  landing: { type: 'string' },
+  'database-url': { type: 'string' },
+  'project-id': { type: 'string' },
+  feeds: { type: 'string' },
+  schema: { type: 'string' },
+} as const;
+
+export const run: Command = async (argv, io) => {
+  const values = parseOptions(argv, OPTIONS, HELP);
+  if (values.help) {
+    io.stdout(HELP);
+    return 0;
+  }
+  const input = forgetInput(values);
+  const home = resolve(io.cwd, values.home ?? '.local');
+  const context = await openLocalContext(
+    {
+      home,
+      landingDir: resolve(io.cwd, values.landing ?? join(home, 'landing')),
+      databaseUrl: values['database-url'],
+      projectId: values['project-id'],
+      feeds: values.feeds,
+      schema: values.schema,
+    },
+    io,
+  );
+  try {
+    const outcome = await eraseFromWarehouse({
+      ...input,
+      runner: context.runner,
+      schema: context.settings.schema,
+      projectId: context.settings.projectId,
+      feeds: context.settings.feeds,
+      dryRun: values['dry-run'] === true,
+      now: new Date(),
+    });
+    io.stdout(
+      values.json
+        ? `${JSON.stringify(outcome, null, 2)}\n`
+        : renderErasure(outcome, { locate: (key) => join(context.home, 'store', key) }),
+    );
+    return 0;
+  } finally {
+    await context.close();
+  }
+};
