@@ -314,3 +314,41 @@ export function exposedBatchesQuery(schema: string, feed: Feed, from: Date, to: 
     `AND ${ident('max_time')} >= ${timestampLiteral(from)} ORDER BY ${ident('loaded_at')}, ${ident('batch_id')}`
   );
 }
+
+/** Temporary table of a load transaction: erased rows per staged batch, for the ledger. */
+export const ERASED_STAGE_TABLE = 'amplitude_export_stage_erased';
+
+/**
+ * Staged rows of people on the erasure list, for the load transaction: any event whose
+ * Amplitude ID is covered by an erasure (the given IDs and those merged with them) or whose
+ * user or device id was given in one; any merged-ID row with a covered ID on either side.
+ * IN subqueries on the (small) erasure tables; NULL identifiers of a request never match
+ * (`IN` ignores them, and they are filtered out besides).
+ */
+export function erasedStageRowsPredicate(schema: string, feed: Feed): string {
+  const covered = `SELECT ${ident('amplitude_id')} FROM ${erasedIdsTable(schema)}`;
+  if (feed === 'merge_ids') {
+    return `(${ident('amplitude_id')} IN (${covered}) OR ${ident('merged_amplitude_id')} IN (${covered}))`;
+  }
+  const given = (column: string) =>
+    `${ident(column)} IN (SELECT ${ident(column)} FROM ${erasuresTable(schema)} WHERE ${ident(column)} IS NOT NULL)`;
+  return `(${ident('amplitude_id')} IN (${covered}) OR ${given('user_id')} OR ${given('device_id')})`;
+}
+
+/**
+ * The two statements a load transaction runs after it dropped the batches the ledger already
+ * has, and before it de-duplicates: count the erased people's staged rows per batch (the
+ * ledger's `rows_erased`), then delete them from the stage. They run under the ledger lock
+ * that `forget` takes too, so a load sees every erasure committed before it started.
+ */
+export function dropErasedStageRowsStatements(
+  schema: string,
+  feed: Feed,
+  names: { readonly stage: string; readonly batchIdColumn: string },
+): string[] {
+  const predicate = erasedStageRowsPredicate(schema, feed);
+  return [
+    `CREATE TEMPORARY TABLE ${ident(ERASED_STAGE_TABLE)} AS\nSELECT ${names.batchIdColumn} AS ${ident('batch_id')}, COUNT(*) AS ${ident('erased_rows')}\nFROM ${names.stage} WHERE ${predicate}\nGROUP BY ${names.batchIdColumn}`,
+    `DELETE FROM ${names.stage} WHERE ${predicate}`,
+  ];
+}
