@@ -545,9 +545,13 @@ describe('outputs', () => {
         'WarehouseSchema',
         'ProjectId',
         'Feeds',
+        'StagingRetentionDays',
+        'QuarantineRetentionDays',
       ].sort(),
     );
     expect(outputs.RedshiftClusterIdentifier?.Value).toBe('analytics');
+    expect(outputs.StagingRetentionDays?.Value).toBe('14');
+    expect(outputs.QuarantineRetentionDays?.Value).toBe('90');
     expect(outputs.Feeds?.Value).toBe('events,merge_ids');
     const copyRoleArn = { 'Fn::GetAtt': [idOf(cluster, 'AWS::IAM::Role', 'StorageCopyRole'), 'Arn'] };
     expect(outputs.AssociateCopyRoleCommand?.Value).toEqual({

@@ -454,6 +454,8 @@ describe('ensureWarehouseObjects', () => {
     expect(await ensureWarehouseObjects(runner, options)).toEqual([
       `merge_ids_${PROJECT_ID}`,
       'export_loads',
+      'erasures',
+      'erased_amplitude_ids',
     ]);
     const steps = new Steps();
     expect(await ensureWarehouseObjects(instrumentRunner(runner, steps), options)).toEqual([]);
@@ -462,6 +464,11 @@ describe('ensureWarehouseObjects', () => {
       db.url,
       `SELECT table_name FROM information_schema.tables WHERE table_schema = 'ensure_test' ORDER BY 1`,
     );
-    expect(tables).toEqual([{ table_name: 'export_loads' }, { table_name: `merge_ids_${PROJECT_ID}` }]);
+    expect(tables).toEqual([
+      { table_name: 'erased_amplitude_ids' },
+      { table_name: 'erasures' },
+      { table_name: 'export_loads' },
+      { table_name: `merge_ids_${PROJECT_ID}` },
+    ]);
   });
 });
