@@ -5,10 +5,10 @@ import {
   ListMapRunsCommand,
   type SFNClient,
 } from '@aws-sdk/client-sfn';
-import { reportKey, runIdOf } from '#shared/pipeline/backfill-layout.ts';
-import type { ParsedRequest } from '#shared/pipeline/backfill-plan.ts';
-import { compactHour, formatHour } from '#shared/pipeline/backfill-range.ts';
-import type { BackfillReport, BackfillSummary } from '#shared/pipeline/backfill-summarize.ts';
+import { compactHour, formatHour } from '#shared/base/hours.ts';
+import { reportKey, runIdOf } from '#shared/pipeline/backfill/layout.ts';
+import type { ParsedRequest } from '#shared/pipeline/backfill/plan.ts';
+import type { BackfillReport, BackfillSummary } from '#shared/pipeline/backfill/summarize.ts';
 import { ObjectNotFoundError, type ObjectStore } from '#shared/storage/object-store.ts';
 import { awsErrorName, explainAwsFailure } from './errors.ts';
 import { retryThrottled } from './retry.ts';

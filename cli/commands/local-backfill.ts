@@ -1,9 +1,9 @@
 import { resolve } from 'node:path';
-import { synthesizeBackfillDefinition } from '#infra/constructs/backfill-definition.ts';
+import { synthesizeBackfillDefinition } from '#cli/local/backfill-definition.ts';
+import { type ChunkProgress, runBackfillLocally } from '#cli/local/state-machine.ts';
+import type { Clock } from '#shared/base/clock.ts';
 import type { PipelineSettings } from '#shared/config/pipeline.ts';
-import { type ChunkProgress, runBackfillLocally } from '#shared/pipeline/backfill-local.ts';
-import type { Clock } from '#shared/pipeline/clock.ts';
-import { ensureWarehouseObjects } from '#shared/pipeline/loader.ts';
+import { ensureWarehouseObjects } from '#shared/pipeline/loader/loader.ts';
 import type { ObjectStore } from '#shared/storage/object-store.ts';
 import type { SqlRunner } from '#shared/warehouse/sql-runner.ts';
 import { type CliIo, type Command, UsageError } from '../io.ts';

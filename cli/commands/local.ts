@@ -1,15 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { systemClock } from '#shared/base/clock.ts';
 import { type PipelineSettings, pipelineSettingsFrom } from '#shared/config/pipeline.ts';
-import { type BatcherSummary, runBatcher } from '#shared/pipeline/batcher.ts';
-import { systemClock } from '#shared/pipeline/clock.ts';
-import { ensureWarehouseObjects, type LoaderSummary, runLoader } from '#shared/pipeline/loader.ts';
+import { type BatcherSummary, runBatcher } from '#shared/pipeline/batcher/batcher.ts';
+import { ensureWarehouseObjects, type LoaderSummary, runLoader } from '#shared/pipeline/loader/loader.ts';
 import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
 import type { ObjectStore } from '#shared/storage/object-store.ts';
 import { PostgresRunner } from '#shared/warehouse/postgres.ts';
-import { type LocalPostgres, startLocalPostgres } from '../embedded-postgres.ts';
 import { type CliIo, type Command, UsageError } from '../io.ts';
+import { type LocalPostgres, startLocalPostgres } from '../local/embedded-postgres.ts';
 import { parseInterval, parseOptions } from '../options.ts';
 
 const HELP = `Usage: redshift-export local [--once] [options]

@@ -1,5 +1,5 @@
+import { assertBatchId } from '../base/staging-keys.ts';
 import type { BatchSource } from '../format/manifest.ts';
-import { assertBatchId } from '../pipeline/layout.ts';
 import {
   BATCH_ID_COLUMN,
   columnsOf,

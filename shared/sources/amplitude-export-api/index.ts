@@ -1,3 +1,4 @@
+export * from '../../observability/export-api-metrics.ts';
 export * from './archive.ts';
 export * from './backfill.ts';
 export * from './client.ts';
@@ -6,7 +7,6 @@ export * from './errors.ts';
 export * from './hours.ts';
 export * from './live.ts';
 export * from './live-state.ts';
-export * from './metrics.ts';
 export * from './names.ts';
 export * from './pull.ts';
 export * from './settings.ts';

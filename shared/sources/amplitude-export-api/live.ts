@@ -1,4 +1,4 @@
-import type { Clock } from '../../pipeline/clock.ts';
+import type { Clock } from '../../base/clock.ts';
 import { withLease } from '../../storage/lease.ts';
 import type { ObjectStore } from '../../storage/object-store.ts';
 import type { ExportApi } from './client.ts';

@@ -1,4 +1,4 @@
-import { eventFileName } from '../../pipeline/discover.ts';
+import { eventFileName } from '../../pipeline/batcher/discover.ts';
 import { HOUR_MS } from './hours.ts';
 
 /** Where one file of the Export API's zip belongs. */

@@ -7,8 +7,8 @@ import { backfillQuarantineReasons } from '#shared/observability/backfill-reason
 import { runInvocation } from '#shared/observability/invocation.ts';
 import { METRICS, SERVICES } from '#shared/observability/metric-names.ts';
 import { createObservability } from '#shared/observability/powertools.ts';
-import { backfillManifestKey } from '#shared/pipeline/backfill-layout.ts';
-import type { ChunkReport } from '#shared/pipeline/backfill-summarize.ts';
+import { backfillManifestKey } from '#shared/pipeline/backfill/layout.ts';
+import type { ChunkReport } from '#shared/pipeline/backfill/summarize.ts';
 import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
 import { type Captured, captureOutput } from './capture.ts';
 

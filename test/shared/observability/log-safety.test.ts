@@ -16,9 +16,9 @@ import {
   logRunSummary,
   RUN_SUMMARY_MESSAGE,
 } from '#shared/observability/run-summary.ts';
-import { runBatcher } from '#shared/pipeline/batcher.ts';
-import { eventFileName } from '#shared/pipeline/discover.ts';
-import { ensureWarehouseObjects, runLoader } from '#shared/pipeline/loader.ts';
+import { runBatcher } from '#shared/pipeline/batcher/batcher.ts';
+import { eventFileName } from '#shared/pipeline/batcher/discover.ts';
+import { ensureWarehouseObjects, runLoader } from '#shared/pipeline/loader/loader.ts';
 import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
 import { PostgresRunner } from '#shared/warehouse/postgres.ts';
 import { createTestDatabase } from '#test/support/postgres.ts';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { freePort } from '#cli/embedded-postgres.ts';
+import { freePort } from '#cli/local/embedded-postgres.ts';
 import { ConfigError } from '#shared/config/validate.ts';
 import { encodeCsvRow, REDSHIFT_COPY_FORMAT_OPTIONS } from '#shared/format/csv.ts';
 import type { CopyManifest } from '#shared/format/manifest.ts';

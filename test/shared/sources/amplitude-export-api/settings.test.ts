@@ -1,8 +1,8 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '#shared/config/validate.ts';
+import { EXPORT_API_METRICS, liveMetricValues } from '#shared/observability/export-api-metrics.ts';
 import { parseHour, runsOf, splitBySize } from '#shared/sources/amplitude-export-api/hours.ts';
-import { EXPORT_API_METRICS, liveMetricValues } from '#shared/sources/amplitude-export-api/metrics.ts';
 import { classifyEntry, landingKeyOf } from '#shared/sources/amplitude-export-api/names.ts';
 import { exportApiClientFrom, livePullSettingsFrom } from '#shared/sources/amplitude-export-api/settings.ts';
 import { hourIndex } from './fake-export-api.ts';
