@@ -29,10 +29,12 @@ import { type PipelineSettings, pipelineSettingsFrom } from '#shared/config/pipe
 import { POSTGRES_COPY_OPTIONS, REDSHIFT_COPY_FORMAT_OPTIONS } from '#shared/format/csv.ts';
 import { type BatchManifest, buildCopyManifest, parseBatchManifest } from '#shared/format/manifest.ts';
 import { defaultWorkerCount, runBatcher, writeBatch } from '#shared/pipeline/batcher/batcher.ts';
-import { ensureWarehouseObjects, type FeedLoadSummary, runLoader } from '#shared/pipeline/loader/loader.ts';
+import { runLoader } from '#shared/pipeline/loader/loader.ts';
+import type { FeedLoadSummary } from '#shared/pipeline/loader/summary.ts';
 import { writeEventStream } from '#shared/sample/generate.ts';
 import { BATCH_ID_COLUMN, columnsOf, tableName } from '#shared/schema/columns.ts';
 import { createTargetTableSql, targetTable } from '#shared/sql/ddl.ts';
+import { ensureWarehouseObjects } from '#shared/sql/ensure.ts';
 import { quoteIdent } from '#shared/sql/identifiers.ts';
 import { buildLoadStatements } from '#shared/sql/load.ts';
 import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';

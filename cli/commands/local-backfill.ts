@@ -3,7 +3,7 @@ import { synthesizeBackfillDefinition } from '#cli/local/backfill-definition.ts'
 import { type ChunkProgress, runBackfillLocally } from '#cli/local/state-machine.ts';
 import type { Clock } from '#shared/base/clock.ts';
 import type { PipelineSettings } from '#shared/config/pipeline.ts';
-import { ensureWarehouseObjects } from '#shared/pipeline/loader/loader.ts';
+import { ensureWarehouseObjects } from '#shared/sql/ensure.ts';
 import type { ObjectStore } from '#shared/storage/object-store.ts';
 import type { SqlRunner } from '#shared/warehouse/sql-runner.ts';
 import { type CliIo, type Command, UsageError } from '../io.ts';

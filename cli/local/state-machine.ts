@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { StateMachine as StateMachineType } from 'aws-local-stepfunctions';
 import { type Clock, systemClock } from '#shared/base/clock.ts';
+import { reportKey, runIdOf } from '#shared/base/staging-keys.ts';
 import type { PipelineSettings } from '#shared/config/pipeline.ts';
-import { reportKey, runIdOf } from '#shared/pipeline/backfill/layout.ts';
 import { type BackfillChunk, planBackfill } from '#shared/pipeline/backfill/plan.ts';
 import { prepareChunk } from '#shared/pipeline/backfill/prepare.ts';
 import {

@@ -11,7 +11,8 @@ import { createObservability, traceClient } from '#shared/observability/powertoo
 import { sanitizeText } from '#shared/observability/redact.ts';
 import { recordLoaderRun } from '#shared/observability/run-metrics.ts';
 import { loaderRunSummary, logRunSummary } from '#shared/observability/run-summary.ts';
-import { type LoaderSummary, runLoader } from '#shared/pipeline/loader/loader.ts';
+import { runLoader } from '#shared/pipeline/loader/loader.ts';
+import type { LoaderSummary } from '#shared/pipeline/loader/summary.ts';
 import type { Feed } from '#shared/schema/columns.ts';
 import { S3ObjectStore } from '#shared/storage/s3-store.ts';
 import { redshiftDataRunnerFrom } from '#shared/warehouse/redshift-data-env.ts';

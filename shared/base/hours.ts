@@ -1,58 +1,67 @@
 /**
- * The hours a backfill covers. An hour is named `YYYY-MM-DDTHH` (UTC), as Amplitude's
- * Export API names them, and both ends are included; a day alone means all of its hours
- * (00 as a start, 23 as an end).
+ * Hours and days, the one place they are counted. An hour is a whole UTC hour since the epoch
+ * (an "hour index"); people, ids and state records see `YYYY-MM-DDTHH`, Amplitude's Export API
+ * query wants `YYYYMMDDTHH`, and a day is `YYYY-MM-DD` (UTC).
  */
 
-const HOUR_MS = 3_600_000;
+export const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
 
-/** Longest range one execution takes. Longer ranges are split into several executions. */
-export const MAX_BACKFILL_DAYS = 366;
-export const DEFAULT_CHUNK_HOURS = 24;
-/** A chunk is transformed by one Lambda run (15 minutes at most), so it stays within a week. */
-export const MAX_CHUNK_HOURS = 168;
+/** Consecutive hours, both ends included. */
+export interface HourRange {
+  /** First hour, included. */
+  readonly first: number;
+  /** Last hour, included. */
+  readonly last: number;
+}
 
-/** The execution input is wrong; the message says which field, what was given and what is accepted. */
+/**
+ * A backfill's execution input is wrong; the message says which field, what was given and what
+ * is accepted. The name is a contract: the backfill state machine catches it by name.
+ */
 export class BackfillInputError extends Error {
   override readonly name = 'BackfillInputError';
 }
 
-const HOUR_FORMAT_HELP =
-  'a day as YYYY-MM-DD (the whole day) or an hour as YYYY-MM-DDTHH (UTC), e.g. "2026-01-31" or "2026-01-31T23"';
-
-// Also the Export API's own compact form (20260131T23).
-const HOUR_TEXT = /^(\d{4})-?(\d{2})-?(\d{2})(?:T(\d{2}))?$/;
-
-/** Hours since the epoch of `text`; `edge` decides which hour a bare day stands for. */
-export function parseHourSpec(text: unknown, field: string, edge: 'start' | 'end'): number {
-  if (typeof text !== 'string' || text.trim() === '') {
-    throw new BackfillInputError(`${field} is required: ${HOUR_FORMAT_HELP}.`);
-  }
-  const match = HOUR_TEXT.exec(text.trim());
-  const [, year, month, day, hour] = match ?? [];
-  const dayMs = Date.UTC(Number(year), Number(month) - 1, Number(day));
-  const isCalendarDay =
-    match !== null && new Date(dayMs).toISOString().slice(0, 10) === `${year}-${month}-${day}`;
-  const hourNumber = hour === undefined ? (edge === 'start' ? 0 : 23) : Number(hour);
-  if (!isCalendarDay || hourNumber > 23) {
-    throw new BackfillInputError(
-      `${field} ${JSON.stringify(text)} is not a valid date: expected ${HOUR_FORMAT_HELP}.`,
-    );
-  }
-  return dayMs / HOUR_MS + hourNumber;
-}
-
 /** `2026-01-31T23` */
-export function formatHour(hourIndex: number): string {
-  return new Date(hourIndex * HOUR_MS).toISOString().slice(0, 13);
+export function formatHour(hour: number): string {
+  return new Date(hour * HOUR_MS).toISOString().slice(0, 13);
 }
 
 /** `2026013123`: the hour as it appears in ids and keys. */
-export function compactHour(hourIndex: number): string {
-  return formatHour(hourIndex).replace(/[-T]/g, '');
+export function compactHour(hour: number): string {
+  return formatHour(hour).replace(/[-T]/g, '');
 }
 
-/** Hours since the epoch of an hour that `formatHour` wrote. */
+/** `20260131T23`: the Export API's `start` / `end` parameter. */
+export function apiHour(hour: number): string {
+  return formatHour(hour).replace(/-/g, '');
+}
+
+/** `2026-01-31T05 .. 2026-01-31T07`, or one hour alone. */
+export function describeRange(range: HourRange): string {
+  return range.first === range.last
+    ? formatHour(range.first)
+    : `${formatHour(range.first)} .. ${formatHour(range.last)}`;
+}
+
+export function hoursIn(range: HourRange): number {
+  return range.last - range.first + 1;
+}
+
+/** The hour a `Date` falls in. */
+export function hourOfDate(date: Date): number {
+  const time = date.getTime();
+  if (!Number.isFinite(time)) throw new RangeError(`Expected a valid date, got ${String(date)}.`);
+  return Math.floor(time / HOUR_MS);
+}
+
+/** The first instant of the hour. */
+export function dateOfHour(hour: number): Date {
+  return new Date(hour * HOUR_MS);
+}
+
+/** The hour of a text `formatHour` wrote (exactly `YYYY-MM-DDTHH`). */
 export function hourIndexOf(hour: string): number {
   const time = Date.parse(`${hour}:00:00Z`);
   if (!/^\d{4}-\d{2}-\d{2}T\d{2}$/.test(hour) || !Number.isFinite(time)) {
@@ -61,38 +70,82 @@ export function hourIndexOf(hour: string): number {
   return time / HOUR_MS;
 }
 
-export function dateOfHour(hourIndex: number): Date {
-  return new Date(hourIndex * HOUR_MS);
+// Also the Export API's own compact form (20260131T23).
+const HOUR_TEXT = /^(\d{4})-?(\d{2})-?(\d{2})(?:T(\d{2}))?$/;
+
+/**
+ * Reads `YYYY-MM-DDTHH`, `YYYYMMDDTHH` (the API's own form) or a bare day `YYYY-MM-DD`, which
+ * stands for its first hour as a start and its last hour as an end. `undefined` when the text
+ * is none of those.
+ */
+export function parseHour(text: string, edge: 'start' | 'end' = 'start'): number | undefined {
+  const match = HOUR_TEXT.exec(text.trim());
+  if (!match) return undefined;
+  const [, year, month, day, hourText] = match;
+  const dayMs = Date.UTC(Number(year), Number(month) - 1, Number(day));
+  if (new Date(dayMs).toISOString().slice(0, 10) !== `${year}-${month}-${day}`) return undefined;
+  const hour = hourText === undefined ? (edge === 'start' ? 0 : 23) : Number(hourText);
+  if (hour > 23) return undefined;
+  return dayMs / HOUR_MS + hour;
 }
 
-export interface HourRange {
-  /** First hour, included. */
-  readonly start: number;
-  /** Last hour, included. */
-  readonly end: number;
-}
-
-export function parseHourRange(start: unknown, end: unknown): HourRange {
-  const range = { start: parseHourSpec(start, 'start', 'start'), end: parseHourSpec(end, 'end', 'end') };
-  if (range.end < range.start) {
-    throw new BackfillInputError(
-      `end ${formatHour(range.end)} is before start ${formatHour(range.start)}: the end is the last hour loaded (included), so it must be at or after the start.`,
+/** An hour given as a `Date` (any instant in it) or as text `parseHour` reads. */
+export function toHour(value: Date | string, field: string, edge: 'start' | 'end' = 'start'): number {
+  if (value instanceof Date) return hourOfDate(value);
+  const hour = typeof value === 'string' ? parseHour(value, edge) : undefined;
+  if (hour === undefined) {
+    throw new RangeError(
+      `${field} must be an hour as YYYY-MM-DDTHH (UTC), e.g. "2026-01-31T05", or a day as YYYY-MM-DD; got ${JSON.stringify(value)}.`,
     );
   }
-  const hours = range.end - range.start + 1;
-  if (hours > MAX_BACKFILL_DAYS * 24) {
-    throw new BackfillInputError(
-      `The range ${formatHour(range.start)} .. ${formatHour(range.end)} covers ${Math.ceil(hours / 24)} days; one backfill covers at most ${MAX_BACKFILL_DAYS} days. Start one execution per part of the range (ranges may overlap: hours already loaded add nothing).`,
-    );
-  }
-  return range;
+  return hour;
 }
 
-/** Consecutive windows of `chunkHours` hours from the start; the last one ends at the range's end. */
-export function splitRange(range: HourRange, chunkHours: number): HourRange[] {
-  const windows: HourRange[] = [];
-  for (let start = range.start; start <= range.end; start += chunkHours) {
-    windows.push({ start, end: Math.min(start + chunkHours - 1, range.end) });
+const HOUR_FORMAT_HELP =
+  'a day as YYYY-MM-DD (the whole day) or an hour as YYYY-MM-DDTHH (UTC), e.g. "2026-01-31" or "2026-01-31T23"';
+
+/** `parseHour` for a backfill's execution input: anything else is a `BackfillInputError`. */
+export function parseHourSpec(text: unknown, field: string, edge: 'start' | 'end'): number {
+  if (typeof text !== 'string' || text.trim() === '') {
+    throw new BackfillInputError(`${field} is required: ${HOUR_FORMAT_HELP}.`);
   }
-  return windows;
+  const hour = parseHour(text, edge);
+  if (hour === undefined) {
+    throw new BackfillInputError(
+      `${field} ${JSON.stringify(text)} is not a valid date: expected ${HOUR_FORMAT_HELP}.`,
+    );
+  }
+  return hour;
+}
+
+/** Consecutive pieces of at most `size` hours from the first hour, in order; the last one ends the range. */
+export function splitRange(range: HourRange, size: number): HourRange[] {
+  const pieces: HourRange[] = [];
+  for (let first = range.first; first <= range.last; first += size) {
+    pieces.push({ first, last: Math.min(range.last, first + size - 1) });
+  }
+  return pieces;
+}
+
+/** Runs of consecutive hours from a sorted list, each at most `size` hours long. */
+export function runsOf(hours: readonly number[], size: number): HourRange[] {
+  const runs: HourRange[] = [];
+  for (const hour of hours) {
+    const current = runs.at(-1);
+    if (current && hour === current.last + 1 && hoursIn(current) < size) {
+      runs[runs.length - 1] = { first: current.first, last: hour };
+    } else {
+      runs.push({ first: hour, last: hour });
+    }
+  }
+  return runs;
+}
+
+/** `yyyy-MM-dd` of the instant, in UTC. */
+export function utcDay(instant: Date): string {
+  return instant.toISOString().slice(0, 10);
+}
+
+export function addDays(day: string, days: number): string {
+  return utcDay(new Date(Date.parse(`${day}T00:00:00Z`) + days * DAY_MS));
 }

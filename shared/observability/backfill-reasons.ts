@@ -1,4 +1,4 @@
-import { backfillManifestKey } from '../pipeline/backfill/layout.ts';
+import { backfillManifestKey } from '../base/staging-keys.ts';
 import type { BackfillReport } from '../pipeline/backfill/summarize.ts';
 import type { Feed } from '../schema/columns.ts';
 import { ObjectNotFoundError, type ObjectStore } from '../storage/object-store.ts';

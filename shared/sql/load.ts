@@ -8,8 +8,8 @@ import {
   tableName,
   timeColumnOf,
 } from '../schema/columns.ts';
-import type { Dialect } from '../warehouse/sql-runner.ts';
 import { columnType, ledgerTable, targetTable } from './ddl.ts';
+import type { Dialect } from './dialect.ts';
 import { assertIdentifier, integerLiteral, quoteIdent, quoteLiteral } from './identifiers.ts';
 
 /** What the load transaction needs to know about one batch besides its staged rows. */

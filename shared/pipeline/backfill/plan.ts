@@ -1,18 +1,40 @@
 import {
   BackfillInputError,
   compactHour,
-  DEFAULT_CHUNK_HOURS,
   formatHour,
   type HourRange,
-  MAX_CHUNK_HOURS,
-  parseHourRange,
+  hoursIn,
+  parseHourSpec,
   splitRange,
 } from '../../base/hours.ts';
+import { chunksKey, runIdOf } from '../../base/staging-keys.ts';
 import type { PipelineSettings } from '../../config/pipeline.ts';
 import { FEEDS, type Feed } from '../../schema/columns.ts';
 import { type BackfillSource, parseBackfillSource } from '../../sources/amplitude-export-api/backfill.ts';
 import type { ObjectStore } from '../../storage/object-store.ts';
-import { chunksKey, runIdOf } from './layout.ts';
+
+/** Longest range one execution takes. Longer ranges are split into several executions. */
+export const MAX_BACKFILL_DAYS = 366;
+export const DEFAULT_CHUNK_HOURS = 24;
+/** A chunk is transformed by one Lambda run (15 minutes at most), so it stays within a week. */
+export const MAX_CHUNK_HOURS = 168;
+
+/** The hours of a backfill's `start` and `end`, both included, at most `MAX_BACKFILL_DAYS` long. */
+export function parseHourRange(start: unknown, end: unknown): HourRange {
+  const range = { first: parseHourSpec(start, 'start', 'start'), last: parseHourSpec(end, 'end', 'end') };
+  if (range.last < range.first) {
+    throw new BackfillInputError(
+      `end ${formatHour(range.last)} is before start ${formatHour(range.first)}: the end is the last hour loaded (included), so it must be at or after the start.`,
+    );
+  }
+  const hours = hoursIn(range);
+  if (hours > MAX_BACKFILL_DAYS * 24) {
+    throw new BackfillInputError(
+      `The range ${formatHour(range.first)} .. ${formatHour(range.last)} covers ${Math.ceil(hours / 24)} days; one backfill covers at most ${MAX_BACKFILL_DAYS} days. Start one execution per part of the range (ranges may overlap: hours already loaded add nothing).`,
+    );
+  }
+  return range;
+}
 
 /** The execution input, as a person types it in the console or the CLI builds it. */
 export interface BackfillRequest {
@@ -154,10 +176,10 @@ export function chunksOf(runId: string, request: ParsedRequest): BackfillChunk[]
   return splitRange(request.range, request.chunkHours).flatMap((window) =>
     request.feeds.map((feed) => ({
       runId,
-      chunkId: `${feed}-${compactHour(window.start)}-${compactHour(window.end)}`,
+      chunkId: `${feed}-${compactHour(window.first)}-${compactHour(window.last)}`,
       feed,
-      startHour: formatHour(window.start),
-      endHour: formatHour(window.end),
+      startHour: formatHour(window.first),
+      endHour: formatHour(window.last),
       ...(request.source === undefined ? {} : { source: request.source }),
     })),
   );
@@ -180,8 +202,8 @@ export async function planBackfill(deps: PlanDeps, event: PlanEvent): Promise<Ba
   await deps.store.put(key, JSON.stringify(chunks), { contentType: 'application/json' });
   return {
     runId,
-    start: formatHour(request.range.start),
-    end: formatHour(request.range.end),
+    start: formatHour(request.range.first),
+    end: formatHour(request.range.last),
     feeds: request.feeds,
     chunkHours: request.chunkHours,
     chunkCount: chunks.length,

@@ -1,19 +1,19 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../../base/clock.ts';
+import type { LandingFile } from '../../base/export-files.ts';
 import { compactHour, dateOfHour, hourIndexOf } from '../../base/hours.ts';
-import { assertBatchId, copyManifestKey } from '../../base/staging-keys.ts';
+import { assertBatchId, backfillManifestKey, copyManifestKey, shortHash } from '../../base/staging-keys.ts';
 import type { PipelineSettings } from '../../config/pipeline.ts';
 import { REDSHIFT_COPY_FORMAT_OPTIONS } from '../../format/csv.ts';
 import type { BatchManifest, CopyManifest } from '../../format/manifest.ts';
 import { FEEDS, type Feed } from '../../schema/columns.ts';
 import { BACKFILL_SOURCES, pullChunkHours } from '../../sources/amplitude-export-api/backfill.ts';
 import type { ExportApi } from '../../sources/amplitude-export-api/client.ts';
+import type { Dialect } from '../../sql/dialect.ts';
 import { buildLoadStatements } from '../../sql/load.ts';
 import { ObjectNotFoundError, type ObjectStore } from '../../storage/object-store.ts';
-import type { Dialect } from '../../warehouse/sql-runner.ts';
 import { writeBatch } from '../batcher/batcher.ts';
-import { discoverRange, type LandingFile } from '../batcher/discover.ts';
-import { backfillManifestKey, shortHash } from './layout.ts';
+import { discoverRange } from '../batcher/discover.ts';
 import type { BackfillChunk } from './plan.ts';
 
 /** Payload of the prepare Lambda: the map item and the load attempt (1, 2, ...). */

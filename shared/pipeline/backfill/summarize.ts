@@ -1,11 +1,10 @@
 import type { Clock } from '../../base/clock.ts';
-import { assertBatchId } from '../../base/staging-keys.ts';
+import { assertBatchId, reportKey } from '../../base/staging-keys.ts';
 import type { Feed } from '../../schema/columns.ts';
 import { ledgerTable } from '../../sql/ddl.ts';
 import { quoteIdent, quoteLiteral } from '../../sql/identifiers.ts';
 import type { ObjectStore } from '../../storage/object-store.ts';
 import type { SqlRunner } from '../../warehouse/sql-runner.ts';
-import { reportKey } from './layout.ts';
 import type { BackfillChunk, BackfillPlan } from './plan.ts';
 
 /** What a chunk's steps end with (the Pass states at the end of the item processor). */

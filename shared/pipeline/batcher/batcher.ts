@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../base/clock.ts';
+import type { LandingFile } from '../../base/export-files.ts';
 import { manifestKey } from '../../base/staging-keys.ts';
 import type { PipelineSettings } from '../../config/pipeline.ts';
 import type { Feed } from '../../schema/columns.ts';
 import { type Lease, withLease } from '../../storage/lease.ts';
 import type { ObjectStore } from '../../storage/object-store.ts';
-import { discover, type LandingFile } from './discover.ts';
+import { discover } from './discover.ts';
 import { defaultWorkerCount } from './pool.ts';
 import {
   closeOpenBatch,

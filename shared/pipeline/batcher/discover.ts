@@ -1,67 +1,10 @@
 import type { Clock } from '../../base/clock.ts';
+import { type LandingFile, parseLandingKey, sortFiles } from '../../base/export-files.ts';
+import { addDays, utcDay } from '../../base/hours.ts';
 import type { PipelineSettings } from '../../config/pipeline.ts';
 import type { Feed } from '../../schema/columns.ts';
 import type { ObjectStore, StoredObject } from '../../storage/object-store.ts';
 import { isProcessed, readProcessed } from './state.ts';
-
-/** A landing object whose name follows Amplitude's S3-export layout. */
-export interface LandingFile {
-  readonly key: string;
-  readonly etag: string;
-  readonly size: number;
-  readonly feed: Feed;
-  /** `yyyy-MM-dd` of the file name: the UTC hour Amplitude exported, not the events' own times. */
-  readonly day: string;
-  readonly hour: number;
-  /** `#<n>` of event files (several parts per hour); 0 for merged-ID files. */
-  readonly part: number;
-  /** Project ID (events) or org ID (merged IDs) in the name. */
-  readonly owner: string;
-  readonly gzip: boolean;
-}
-
-export function eventFileName(projectId: string, day: string, hour: number, part: number): string {
-  return `${projectId}_${day}_${hour}#${part}.json.gz`;
-}
-
-export function mergeIdFileName(orgId: string, day: string, hour: number): string {
-  return `-${orgId}_${day}_${hour}.json.gz`;
-}
-
-/** Marker the sample writes after an hour's parts; discovery skips it like any other non-data key. */
-export function completeMarkerName(projectId: string, day: string, hour: number): string {
-  return `${projectId}_${day}_${hour}_complete`;
-}
-
-const EVENT_NAME = /^(\d{1,20})_(\d{4}-\d{2}-\d{2})_(\d{1,2})#(\d{1,9})\.json(\.gz)?$/;
-const MERGE_ID_NAME = /^-(\d{1,20})_(\d{4}-\d{2}-\d{2})_(\d{1,2})(?:#(\d{1,9}))?\.json(\.gz)?$/;
-
-/** The file's place in the layout, or `undefined` for markers, folders and unrelated keys. */
-export function parseLandingKey(
-  object: Pick<StoredObject, 'key' | 'etag' | 'size'>,
-  landingPrefix: string,
-): LandingFile | undefined {
-  if (!object.key.startsWith(landingPrefix)) return undefined;
-  const name = object.key.slice(landingPrefix.length);
-  const events = EVENT_NAME.exec(name);
-  const merged = events ? undefined : MERGE_ID_NAME.exec(name);
-  const match = events ?? merged;
-  if (!match) return undefined;
-  const [, owner, day, hourText, partText, gz] = match;
-  const hour = Number(hourText);
-  if (!owner || !day || !isCalendarDay(day) || hour > 23) return undefined;
-  return {
-    key: object.key,
-    etag: object.etag,
-    size: object.size,
-    feed: events ? 'events' : 'merge_ids',
-    day,
-    hour,
-    part: partText === undefined ? 0 : Number(partText),
-    owner,
-    gzip: gz !== undefined,
-  };
-}
 
 export interface Discovery {
   readonly feed: Feed;
@@ -148,17 +91,6 @@ export async function discoverRange(
   return sortFiles(files);
 }
 
-/** Name order that matches the export's own: day, hour, part, then key. */
-export function sortFiles(files: readonly LandingFile[]): LandingFile[] {
-  return [...files].sort(
-    (a, b) =>
-      a.day.localeCompare(b.day) ||
-      a.hour - b.hour ||
-      a.part - b.part ||
-      (a.key < b.key ? -1 : a.key > b.key ? 1 : 0),
-  );
-}
-
 async function listDay(
   landing: ObjectStore,
   settings: PipelineSettings,
@@ -209,18 +141,4 @@ async function ownersOf(landing: ObjectStore, settings: PipelineSettings, feed: 
     // '`' is the character right after '_', so this skips every key of `-<org>_...`.
     startAfter = `${base}${org}\``;
   }
-}
-
-function isCalendarDay(day: string): boolean {
-  const time = Date.parse(`${day}T00:00:00Z`);
-  return Number.isFinite(time) && new Date(time).toISOString().slice(0, 10) === day;
-}
-
-/** `yyyy-MM-dd` of the instant, in UTC. */
-export function utcDay(instant: Date): string {
-  return instant.toISOString().slice(0, 10);
-}
-
-export function addDays(day: string, days: number): string {
-  return utcDay(new Date(Date.parse(`${day}T00:00:00Z`) + days * 86_400_000));
 }

@@ -4,7 +4,6 @@ export * from './backfill.ts';
 export * from './client.ts';
 export * from './credentials.ts';
 export * from './errors.ts';
-export * from './hours.ts';
 export * from './live.ts';
 export * from './live-state.ts';
 export * from './names.ts';

@@ -9,7 +9,7 @@ import {
 } from '#shared/observability/run-metrics.ts';
 import type { Totals } from '#shared/pipeline/backfill/summarize.ts';
 import type { BatcherSummary, FeedSummary } from '#shared/pipeline/batcher/batcher.ts';
-import type { FeedLoadSummary, LoaderSummary } from '#shared/pipeline/loader/loader.ts';
+import type { FeedLoadSummary, LoaderSummary } from '#shared/pipeline/loader/summary.ts';
 import type { Feed } from '#shared/schema/columns.ts';
 import { type Captured, captureOutput, type EmfDocument, valuesFor } from './capture.ts';
 

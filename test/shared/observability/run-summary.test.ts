@@ -8,7 +8,7 @@ import {
   RUN_SUMMARY_MESSAGE,
   type RunSummaryLine,
 } from '#shared/observability/run-summary.ts';
-import type { LoaderSummary } from '#shared/pipeline/loader/loader.ts';
+import type { LoaderSummary } from '#shared/pipeline/loader/summary.ts';
 
 const RUN: LoaderSummary = {
   runId: 'load-1',

@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseLandingKey } from '#shared/pipeline/batcher/discover.ts';
+import { parseLandingKey } from '#shared/base/export-files.ts';
 import { MESSY_STRINGS } from '#shared/sample/events.ts';
 import { generateSample, writeEventStream } from '#shared/sample/generate.ts';
 import { Random } from '#shared/sample/random.ts';

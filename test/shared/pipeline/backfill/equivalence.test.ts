@@ -1,8 +1,8 @@
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { eventFileName } from '#shared/base/export-files.ts';
 import type { PipelineSettings } from '#shared/config/pipeline.ts';
 import { runBatcher } from '#shared/pipeline/batcher/batcher.ts';
-import { eventFileName } from '#shared/pipeline/batcher/discover.ts';
 import { runLoader } from '#shared/pipeline/loader/loader.ts';
 import { generateSample } from '#shared/sample/generate.ts';
 import type { FileSystemObjectStore } from '#shared/storage/fs-store.ts';

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { BackfillInputError, formatHour, parseHourSpec } from '#shared/base/hours.ts';
-import { chunksKey, runIdOf } from '#shared/pipeline/backfill/layout.ts';
+import { BackfillInputError, parseHourSpec } from '#shared/base/hours.ts';
+import { chunksKey, runIdOf } from '#shared/base/staging-keys.ts';
 import {
   type BackfillChunk,
   chunksOf,
@@ -11,46 +11,13 @@ import { settingsFor, type TempStores, tempStores } from '../batcher/support.ts'
 
 const BOTH = ['events', 'merge_ids'] as const;
 
-describe('hours of a backfill range', () => {
-  it('reads a day as its first hour at the start and its last hour at the end', () => {
-    expect(formatHour(parseHourSpec('2026-01-31', 'start', 'start'))).toBe('2026-01-31T00');
-    expect(formatHour(parseHourSpec('2026-01-31', 'end', 'end'))).toBe('2026-01-31T23');
-  });
-
-  it("reads an hour as given, also in the Export API's compact form", () => {
-    expect(formatHour(parseHourSpec('2026-01-31T05', 'start', 'start'))).toBe('2026-01-31T05');
-    expect(formatHour(parseHourSpec('20260131T05', 'end', 'end'))).toBe('2026-01-31T05');
-    expect(formatHour(parseHourSpec('2024-02-29T23', 'end', 'end'))).toBe('2024-02-29T23');
-  });
-
-  it.each([
-    ['2026-02-30'],
-    ['2026-13-01'],
-    ['2026-01-31T24'],
-    ['2026-01-31T5'],
-    ['yesterday'],
-    ['2026-01-31 05:00'],
-  ])('refuses %j, naming the field and the accepted forms', (text) => {
-    expect(() => parseHourSpec(text, 'start', 'start')).toThrow(BackfillInputError);
-    expect(() => parseHourSpec(text, 'start', 'start')).toThrow(
-      new RegExp(
-        `^start "${text}" is not a valid date: expected a day as YYYY-MM-DD .* or an hour as YYYY-MM-DDTHH`,
-      ),
-    );
-  });
-
-  it('says a missing field is required', () => {
-    expect(() => parseHourSpec(undefined, 'end', 'end')).toThrow(/^end is required: a day as YYYY-MM-DD/);
-  });
-});
-
 describe('parseBackfillRequest', () => {
   it('defaults to every deployed feed and 24-hour chunks', () => {
     const request = parseBackfillRequest({ start: '2026-01-01', end: '2026-01-02' }, BOTH);
     expect(request).toEqual({
       range: {
-        start: parseHourSpec('2026-01-01', 's', 'start'),
-        end: parseHourSpec('2026-01-02', 'e', 'end'),
+        first: parseHourSpec('2026-01-01', 's', 'start'),
+        last: parseHourSpec('2026-01-02', 'e', 'end'),
       },
       feeds: ['events', 'merge_ids'],
       chunkHours: 24,

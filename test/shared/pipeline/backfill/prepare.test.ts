@@ -1,10 +1,10 @@
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { eventFileName } from '#shared/base/export-files.ts';
 import { REDSHIFT_COPY_FORMAT_OPTIONS } from '#shared/format/csv.ts';
 import type { BatchManifest, CopyManifest } from '#shared/format/manifest.ts';
 import type { BackfillChunk } from '#shared/pipeline/backfill/plan.ts';
 import { backfillLoadId, type PrepareDeps, prepareChunk } from '#shared/pipeline/backfill/prepare.ts';
-import { eventFileName } from '#shared/pipeline/batcher/discover.ts';
 import { generateSample } from '#shared/sample/generate.ts';
 import { buildLoadStatements } from '#shared/sql/load.ts';
 import { manualClock, PROJECT_ID, settingsFor, type TempStores, tempStores } from '../batcher/support.ts';

@@ -1,9 +1,9 @@
 import { gunzipSync } from 'node:zlib';
+import { parseLandingKey } from '#shared/base/export-files.ts';
 import type { PipelineSettings } from '#shared/config/pipeline.ts';
 import type { BackfillReport } from '#shared/pipeline/backfill/summarize.ts';
-import { parseLandingKey } from '#shared/pipeline/batcher/discover.ts';
-import { ensureWarehouseObjects } from '#shared/pipeline/loader/loader.ts';
 import type { Feed } from '#shared/schema/columns.ts';
+import { ensureWarehouseObjects } from '#shared/sql/ensure.ts';
 import type { ObjectStore } from '#shared/storage/object-store.ts';
 import { PostgresRunner } from '#shared/warehouse/postgres.ts';
 import type { SqlRunner } from '#shared/warehouse/sql-runner.ts';

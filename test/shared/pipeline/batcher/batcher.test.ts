@@ -1,9 +1,10 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
+import { eventFileName, sortFiles } from '#shared/base/export-files.ts';
 import { PREFIXES, quarantineKey } from '#shared/base/staging-keys.ts';
 import { type BatchManifest, parseBatchManifest } from '#shared/format/manifest.ts';
 import { runBatcher, writeBatch } from '#shared/pipeline/batcher/batcher.ts';
-import { discoverRange, eventFileName, sortFiles } from '#shared/pipeline/batcher/discover.ts';
+import { discoverRange } from '#shared/pipeline/batcher/discover.ts';
 import { readProcessed } from '#shared/pipeline/batcher/state.ts';
 import { generateSample, type SampleManifest } from '#shared/sample/generate.ts';
 import { columnsOf, type Feed } from '#shared/schema/columns.ts';

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventFileName } from '#shared/base/export-files.ts';
 import { PREFIXES } from '#shared/base/staging-keys.ts';
 import { type BatchManifest, parseBatchManifest } from '#shared/format/manifest.ts';
 import { DEFAULT_BUDGET_MS, runBatcher } from '#shared/pipeline/batcher/batcher.ts';
-import { eventFileName } from '#shared/pipeline/batcher/discover.ts';
 import { generateSample, type SampleManifest } from '#shared/sample/generate.ts';
 import type { ObjectStore } from '#shared/storage/object-store.ts';
 import {

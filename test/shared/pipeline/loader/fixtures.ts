@@ -7,8 +7,8 @@ import { manifestKey, quarantineKey, stagingPrefix } from '#shared/base/staging-
 import type { PipelineSettings } from '#shared/config/pipeline.ts';
 import { type BatchManifest, type BatchSource, entriesFromParts } from '#shared/format/manifest.ts';
 import { PartWriter } from '#shared/format/parts.ts';
-import { ensureWarehouseObjects } from '#shared/pipeline/loader/loader.ts';
 import { columnsOf, type Feed, timeColumnOf } from '#shared/schema/columns.ts';
+import { ensureWarehouseObjects } from '#shared/sql/ensure.ts';
 import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
 import type { ObjectStore } from '#shared/storage/object-store.ts';
 import { PostgresRunner } from '#shared/warehouse/postgres.ts';

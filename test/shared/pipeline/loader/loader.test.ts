@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { copyManifestKey, manifestKey, PREFIXES } from '#shared/base/staging-keys.ts';
-import { ensureWarehouseObjects, loadPendingBatches, runLoader } from '#shared/pipeline/loader/loader.ts';
+import { loadPendingBatches, runLoader } from '#shared/pipeline/loader/loader.ts';
+import { ensureWarehouseObjects } from '#shared/sql/ensure.ts';
 import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
 import { PostgresRunner } from '#shared/warehouse/postgres.ts';
 import type { SqlRunner } from '#shared/warehouse/sql-runner.ts';
