@@ -3,14 +3,14 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { type ChunkRequest, type ChunkResult, createChunkProcessor } from './slices.ts';
+import { createSliceProcessor, type SliceRequest, type SliceResult } from './slices.ts';
 import { WORKER_MARKER, type WorkerReply } from './worker.ts';
 
-/** Turns chunks into CSV rows, here or on worker threads; results come back per request. */
-export interface ChunkRunner {
+/** Turns slices into CSV rows, here or on worker threads; results come back per request. */
+export interface SliceRunner {
   /** Worker threads doing the work; 0 when it runs on the calling thread. */
   readonly threads: number;
-  submit(request: ChunkRequest): Promise<ChunkResult>;
+  submit(request: SliceRequest): Promise<SliceResult>;
 }
 
 /** Transform threads worth starting here: one per core beyond the first, at least one, at most 4. */
@@ -18,29 +18,29 @@ export function defaultWorkerCount(): number {
   return Math.max(1, Math.min(4, availableParallelism() - 1));
 }
 
-export function inThreadRunner(): ChunkRunner {
-  const process = createChunkProcessor();
+export function inThreadRunner(): SliceRunner {
+  const process = createSliceProcessor();
   return { threads: 0, submit: async (request) => process(request) };
 }
 
 const STARTUP_TIMEOUT_MS = 60_000;
 
 interface Pending {
-  resolve(result: ChunkResult): void;
+  resolve(result: SliceResult): void;
   reject(error: Error): void;
 }
 
 /**
- * Chunks queued per worker thread before the calling thread works on one itself. With 2 the
+ * Slices queued per worker thread before the calling thread works on one itself. With 2 the
  * worker sat idle between results while the calling thread was busy transforming (200k events:
  * ~5.0 s); 4-6 keeps it fed (~4.1-4.4 s) for ~30 MB more peak RSS; above 8 it gets slower again.
  * Measured with `npm run bench -- batcher` on 2 cores.
  */
 const QUEUED_PER_THREAD = 5;
 
-class WorkerChunkRunner implements ChunkRunner {
+class WorkerSliceRunner implements SliceRunner {
   private nextId = 1;
-  private readonly local = createChunkProcessor();
+  private readonly local = createSliceProcessor();
   private readonly pending = new Map<Worker, Map<number, Pending>>();
   broken = false;
 
@@ -60,7 +60,7 @@ class WorkerChunkRunner implements ChunkRunner {
     return this.workers.length;
   }
 
-  submit(request: ChunkRequest): Promise<ChunkResult> {
+  submit(request: SliceRequest): Promise<SliceResult> {
     if (this.broken)
       return Promise.reject(new Error('The batcher worker threads stopped; the run must be retried.'));
     // The least busy thread; ties go to the first, so work spreads evenly under steady load.
@@ -68,7 +68,7 @@ class WorkerChunkRunner implements ChunkRunner {
     for (const candidate of this.workers) {
       if (this.pending.get(candidate)!.size < this.pending.get(worker)!.size) worker = candidate;
     }
-    // Every thread has work queued: the calling thread takes this chunk itself rather than
+    // Every thread has work queued: the calling thread takes this slice itself rather than
     // wait idle for a result (otherwise it only reads, de-duplicates and writes).
     if (this.pending.get(worker)!.size >= QUEUED_PER_THREAD) {
       try {
@@ -85,7 +85,7 @@ class WorkerChunkRunner implements ChunkRunner {
     if (bytes.byteOffset !== 0 || bytes.byteLength !== bytes.buffer.byteLength) {
       request = { ...request, bytes: new Uint8Array(bytes) };
     }
-    return new Promise<ChunkResult>((resolve, reject) => {
+    return new Promise<SliceResult>((resolve, reject) => {
       queue.set(id, { resolve, reject });
       // A thread with work keeps the process alive; an idle one must not.
       if (queue.size === 1) worker.ref();
@@ -143,7 +143,7 @@ function workerSource(): { source: string | URL; eval: boolean; data: Record<str
   };
 }
 
-async function startWorkers(count: number): Promise<WorkerChunkRunner | undefined> {
+async function startWorkers(count: number): Promise<WorkerSliceRunner | undefined> {
   const start = workerSource();
   if (!start) return undefined;
   const workers: Worker[] = [];
@@ -154,7 +154,7 @@ async function startWorkers(count: number): Promise<WorkerChunkRunner | undefine
       );
     }
     await Promise.all(workers.map(ready));
-    return new WorkerChunkRunner(workers);
+    return new WorkerSliceRunner(workers);
   } catch {
     await Promise.all(workers.map((worker) => worker.terminate()));
     return undefined;
@@ -187,13 +187,13 @@ function ready(worker: Worker): Promise<void> {
 }
 
 /** Started pools by thread count; idle threads are unref'd, so they never keep the process alive. */
-const pools = new Map<number, Promise<WorkerChunkRunner | undefined>>();
+const pools = new Map<number, Promise<WorkerSliceRunner | undefined>>();
 
 /**
  * A runner with `workers` threads, kept for the life of the process (a warm Lambda reuses it),
  * or the calling thread when `workers` is 0 or threads cannot start here.
  */
-export async function chunkRunner(workers: number): Promise<ChunkRunner> {
+export async function sliceRunner(workers: number): Promise<SliceRunner> {
   if (!Number.isSafeInteger(workers) || workers <= 0) return inThreadRunner();
   let started = pools.get(workers);
   if (started) {

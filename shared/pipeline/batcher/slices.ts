@@ -5,29 +5,29 @@ import type { Adjustments, QuarantineFailure } from '../../transform/outcome.ts'
 import { createTransformer, type Transformer } from '../../transform/transformer.ts';
 
 /**
- * Whole lines of one landing file (decompressed), cut at a newline; only a file's last chunk
- * may end without one. Chunks are self-contained, so any thread can turn one into CSV.
+ * Whole lines of one landing file (decompressed), cut at a newline; only a file's last slice
+ * may end without one. Slices are self-contained, so any thread can turn one into CSV.
  */
-export interface ChunkRequest {
+export interface SliceRequest {
   readonly feed: Feed;
   readonly batchId: string;
   readonly bytes: Uint8Array;
-  /** The chunk starts the file (a UTF-8 byte order mark is dropped only there). */
+  /** The slice starts the file (a UTF-8 byte order mark is dropped only there). */
   readonly fileStart: boolean;
 }
 
 export interface RejectedLine extends QuarantineFailure {
-  /** 1-based within the chunk. */
+  /** 1-based within the slice. */
   readonly lineNumber: number;
   readonly line: string;
 }
 
 /**
- * What the chunk's lines became, in line order. Rows are not de-duplicated yet: that needs
- * the whole batch, so it happens where the results are applied, one chunk after another.
+ * What the slice's lines became, in line order. Rows are not de-duplicated yet: that needs
+ * the whole batch, so it happens where the results are applied, one slice after another.
  */
-export interface ChunkResult {
-  /** Lines in the chunk, blank ones included (to number the next chunk's lines). */
+export interface SliceResult {
+  /** Lines in the slice, blank ones included (to number the next slice's lines). */
   readonly lines: number;
   readonly blankLines: number;
   /**
@@ -44,8 +44,8 @@ export interface ChunkResult {
   readonly rejected: RejectedLine[];
 }
 
-/** Turns chunks into CSV rows and rejections; keeps one transformer per feed. */
-export function createChunkProcessor(): (request: ChunkRequest) => ChunkResult {
+/** Turns slices into CSV rows and rejections; keeps one transformer per feed. */
+export function createSliceProcessor(): (request: SliceRequest) => SliceResult {
   const transformers = new Map<Feed, { transform: Transformer; columns: readonly string[] }>();
   return (request) => {
     let feedTools = transformers.get(request.feed);
@@ -57,7 +57,7 @@ export function createChunkProcessor(): (request: ChunkRequest) => ChunkResult {
       transformers.set(request.feed, feedTools);
     }
     const { transform, columns } = feedTools;
-    const lines = splitChunk(request);
+    const lines = splitSlice(request);
     const keys: string[] = [];
     const ends: number[] = [];
     const times: string[] = [];
@@ -111,7 +111,7 @@ export function createChunkProcessor(): (request: ChunkRequest) => ChunkResult {
   };
 }
 
-function splitChunk(request: ChunkRequest): {
+function splitSlice(request: SliceRequest): {
   lines: SourceLine[];
   count: number;
   blank: number;
@@ -120,7 +120,7 @@ function splitChunk(request: ChunkRequest): {
 } {
   const splitter = new LineSplitter();
   const lines: SourceLine[] = [];
-  // The splitter drops a byte order mark before its first line. A chunk from the middle of a
+  // The splitter drops a byte order mark before its first line. A slice from the middle of a
   // file gets one synthetic blank line first, so its real first line is never treated as the
   // file's start; that line is taken off the counts again.
   const offset = request.fileStart ? 0 : 1;

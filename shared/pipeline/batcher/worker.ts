@@ -1,12 +1,12 @@
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { type ChunkRequest, createChunkProcessor } from './slices.ts';
+import { createSliceProcessor, type SliceRequest } from './slices.ts';
 
-/** Set in `workerData` by the pool: only a thread started with it serves chunks. */
+/** Set in `workerData` by the pool: only a thread started with it serves slices. */
 export const WORKER_MARKER = 'amplitude-redshift-export/batcher-worker';
 
 export type WorkerReply =
   | { readonly ready: true }
-  | { readonly id: number; readonly result: ReturnType<ReturnType<typeof createChunkProcessor>> }
+  | { readonly id: number; readonly result: ReturnType<ReturnType<typeof createSliceProcessor>> }
   | { readonly id: number; readonly error: { readonly name: string; readonly message: string } };
 
 /**
@@ -16,8 +16,8 @@ export type WorkerReply =
  */
 function serve(): void {
   const port = parentPort!;
-  const process = createChunkProcessor();
-  port.on('message', (message: { id: number; request: ChunkRequest }) => {
+  const process = createSliceProcessor();
+  port.on('message', (message: { id: number; request: SliceRequest }) => {
     let reply: WorkerReply;
     try {
       const result = process(message.request);

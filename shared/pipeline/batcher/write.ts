@@ -14,10 +14,10 @@ import { type PartInfo, PartWriter } from '../../format/parts.ts';
 import type { Feed } from '../../schema/columns.ts';
 import { ObjectNotFoundError, type ObjectStore } from '../../storage/object-store.ts';
 import { quarantineRecord } from '../../transform/outcome.ts';
-import { ChunkCutter } from './cutter.ts';
-import { type ChunkRunner, chunkRunner } from './pool.ts';
+import { type SliceRunner, sliceRunner } from './pool.ts';
 import { QuarantineWriter } from './quarantine.ts';
-import type { ChunkResult } from './slices.ts';
+import { SliceCutter } from './slice-cutter.ts';
+import type { SliceResult } from './slices.ts';
 
 /** The part of a landing file a batch needs; `LandingFile` from discovery fits. */
 export interface BatchFile {
@@ -109,7 +109,7 @@ export interface WrittenBatch {
 export async function writeBatch(input: WriteBatchInput): Promise<WrittenBatch> {
   assertBatchId(input.batchId);
   if (input.files.length === 0) throw new Error(`Batch ${input.batchId} has no landing files.`);
-  const runner = await chunkRunner(input.workers ?? 0);
+  const runner = await sliceRunner(input.workers ?? 0);
   const unreadable = new Map<string, string>();
   for (;;) {
     const attempt = await stageOnce(input, runner, unreadable);
@@ -142,7 +142,7 @@ interface Tally {
 
 async function stageOnce(
   input: WriteBatchInput,
-  runner: ChunkRunner,
+  runner: SliceRunner,
   unreadable: ReadonlyMap<string, string>,
 ): Promise<{ written: Omit<WrittenBatch, 'threads'> } | { unreadable: UnreadableFileError }> {
   const { feed, batchId } = input;
@@ -210,20 +210,20 @@ async function stageOnce(
   };
 }
 
-/** Decompressed bytes per chunk handed to the transform (a few hundred events). */
-const CHUNK_BYTES = 256 * 1024;
+/** Decompressed bytes per slice handed to the transform (a few hundred events). */
+const SLICE_BYTES = 256 * 1024;
 
 interface FileProgress {
   readonly key: string;
-  /** Lines of the file in chunks already applied: numbers the next chunk's lines. */
+  /** Lines of the file in slices already applied: numbers the next slice's lines. */
   linesBefore: number;
 }
 
 /**
- * Reads the batch's files in order, cuts them into line-aligned chunks, has the runner turn
- * chunks into CSV (on worker threads when there are any: reading, transforming and gzip then
+ * Reads the batch's files in order, cuts them into line-aligned slices, has the runner turn
+ * slices into CSV (on worker threads when there are any: reading, transforming and gzip then
  * overlap), and applies the results strictly in order: de-duplication, parts, quarantine.
- * So the output is the same whatever the number of threads. At most a few chunks per thread
+ * So the output is the same whatever the number of threads. At most a few slices per thread
  * are in flight, which bounds memory.
  */
 class BatchStager {
@@ -240,16 +240,16 @@ class BatchStager {
     maxUploadTime: undefined,
   };
   private readonly seen = new Set<string>();
-  private readonly inFlight: { result: Promise<ChunkResult>; file: FileProgress }[] = [];
+  private readonly inFlight: { result: Promise<SliceResult>; file: FileProgress }[] = [];
   private readonly maxInFlight: number;
 
   constructor(
     private readonly input: WriteBatchInput,
-    private readonly runner: ChunkRunner,
+    private readonly runner: SliceRunner,
     private readonly parts: PartWriter,
     private readonly quarantine: QuarantineWriter,
   ) {
-    // Room for every thread's queue plus chunks the calling thread did itself meanwhile.
+    // Room for every thread's queue plus slices the calling thread did itself meanwhile.
     this.maxInFlight = runner.threads === 0 ? 1 : (runner.threads + 1) * 4;
   }
 
@@ -264,7 +264,7 @@ class BatchStager {
   async stage(file: BatchFile): Promise<void> {
     const source = await this.open(file);
     const progress: FileProgress = { key: file.key, linesBefore: 0 };
-    const cutter = new ChunkCutter(CHUNK_BYTES);
+    const cutter = new SliceCutter(SLICE_BYTES);
     let fileStart = true;
     const submit = async (bytes: Uint8Array) => {
       const result = this.runner.submit({
@@ -283,12 +283,12 @@ class BatchStager {
       for (;;) {
         let next: IteratorResult<Buffer>;
         try {
-          next = await source.chunks.next();
+          next = await source.decoded.next();
         } catch (error) {
           throw source.classify(error);
         }
         if (next.done) break;
-        for (const chunk of cutter.push(next.value)) await submit(chunk);
+        for (const slice of cutter.push(next.value)) await submit(slice);
       }
       const last = cutter.end();
       if (last) await submit(last);
@@ -298,21 +298,21 @@ class BatchStager {
     this.tally.bytesIn += source.bytesIn();
   }
 
-  /** Applies every chunk still in flight. */
+  /** Applies every slice still in flight. */
   async drain(): Promise<void> {
     while (this.inFlight.length > 0) await this.applyNext();
   }
 
-  /** Forgets chunks in flight (the attempt failed). */
+  /** Forgets slices in flight (the attempt failed). */
   discard(): void {
     this.inFlight.length = 0;
   }
 
   private async applyNext(): Promise<void> {
     const { result, file } = this.inFlight.shift()!;
-    const chunk = await result;
+    const slice = await result;
     const { tally, seen, parts, quarantine } = this;
-    for (const rejected of chunk.rejected) {
+    for (const rejected of slice.rejected) {
       tally.lines++;
       const waiting = quarantine.add(
         quarantineRecord(
@@ -323,7 +323,7 @@ class BatchStager {
       );
       if (waiting) await waiting;
     }
-    const { keys, csv, rowEnds, times, uploadTimes, adjusted } = chunk;
+    const { keys, csv, rowEnds, times, uploadTimes, adjusted } = slice;
     let nextAdjusted = 0;
     // Rows go to the part in runs between duplicates: one write per run, not per row.
     let runStart = 0;
@@ -370,8 +370,8 @@ class BatchStager {
       const waiting = parts.writeEncoded(csv.subarray(runStart, start), runRows);
       if (waiting) await waiting;
     }
-    file.linesBefore += chunk.lines;
-    tally.blankLines += chunk.blankLines;
+    file.linesBefore += slice.lines;
+    tally.blankLines += slice.blankLines;
   }
 
   private async open(file: BatchFile): Promise<OpenedFile> {
@@ -388,7 +388,7 @@ class BatchStager {
     let decoded: AsyncIterable<Buffer>;
     if (file.key.endsWith('.gz')) {
       // Read-ahead: gunzip keeps decompressing on the thread pool while this thread is busy
-      // with earlier chunks, instead of waiting to be asked for each 64 KiB.
+      // with earlier slices, instead of waiting to be asked for each 64 KiB.
       const gunzip = createGunzip({ chunkSize: 64 * 1024, ...{ highWaterMark: READ_AHEAD_BYTES } });
       raw.on('data', (chunk: Buffer) => {
         bytesIn += chunk.length;
@@ -403,7 +403,7 @@ class BatchStager {
       })();
     }
     return {
-      chunks: decoded[Symbol.asyncIterator](),
+      decoded: decoded[Symbol.asyncIterator](),
       bytesIn: () => bytesIn,
       // Stops the download when staging fails part way (it ends by itself after a full read).
       close: () => raw.destroy(),
@@ -424,7 +424,8 @@ class BatchStager {
 const READ_AHEAD_BYTES = 1024 * 1024;
 
 interface OpenedFile {
-  readonly chunks: AsyncIterator<Buffer>;
+  /** The file's decompressed bytes, as the stream delivers them (cut into slices later). */
+  readonly decoded: AsyncIterator<Buffer>;
   bytesIn(): number;
   close(): void;
   /** The error to throw for a failure while reading: `UnreadableFileError` when the content is at fault. */

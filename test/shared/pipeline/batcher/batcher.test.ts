@@ -436,7 +436,7 @@ describe('writeBatch', () => {
 });
 
 describe('writeBatch on worker threads', () => {
-  it('writes exactly what the calling thread writes, chunk borders, long lines and all', async () => {
+  it('writes exactly what the calling thread writes, slice borders, long lines and all', async () => {
     temp = await tempStores();
     const sample = await generateSample(temp.landing, {
       start: DAY,

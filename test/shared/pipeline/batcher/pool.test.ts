@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { chunkRunner, inThreadRunner } from '#shared/pipeline/batcher/pool.ts';
-import type { ChunkRequest } from '#shared/pipeline/batcher/slices.ts';
+import { inThreadRunner, sliceRunner } from '#shared/pipeline/batcher/pool.ts';
+import type { SliceRequest } from '#shared/pipeline/batcher/slices.ts';
 
-function request(index: number): ChunkRequest {
+function request(index: number): SliceRequest {
   const lines = Array.from({ length: 20 }, (_, i) =>
     i === 7
       ? 'not json'
@@ -23,12 +23,12 @@ function request(index: number): ChunkRequest {
   };
 }
 
-describe('chunkRunner', () => {
+describe('sliceRunner', () => {
   it('keeps one pool per thread count and answers like the calling thread, in order, under load', async () => {
-    const runner = await chunkRunner(1);
+    const runner = await sliceRunner(1);
     expect(runner.threads).toBe(1);
-    expect(await chunkRunner(1)).toBe(runner);
-    expect((await chunkRunner(0)).threads).toBe(0);
+    expect(await sliceRunner(1)).toBe(runner);
+    expect((await sliceRunner(0)).threads).toBe(0);
 
     // A view into Node's shared small-Buffer pool is copied, not moved: the pool stays usable.
     const small = Buffer.from(
@@ -42,7 +42,7 @@ describe('chunkRunner', () => {
     expect(Buffer.from('still works').toString()).toBe('still works');
 
     const local = inThreadRunner();
-    // More chunks at once than the thread queues take: some run on this thread meanwhile.
+    // More slices at once than the thread queues take: some run on this thread meanwhile.
     const results = await Promise.all(Array.from({ length: 12 }, (_, i) => runner.submit(request(i))));
     for (let i = 0; i < results.length; i++) {
       const expected = await local.submit(request(i));

@@ -1,42 +1,42 @@
 const LF = 10;
 
 /**
- * Cuts a byte stream into chunks of whole lines. A chunk ends at the first newline at or
- * after `chunkBytes` bytes from its start (the last chunk at the end of the input), so where
- * chunks end depends only on the content, never on how the stream happened to deliver it.
- * That keeps staged parts byte-identical between runs. Each chunk is a new buffer of its own,
+ * Cuts a byte stream into slices of whole lines. A slice ends at the first newline at or
+ * after `sliceBytes` bytes from its start (the last slice at the end of the input), so where
+ * slices end depends only on the content, never on how the stream happened to deliver it.
+ * That keeps staged parts byte-identical between runs. Each slice is a new buffer of its own,
  * so it can be transferred to another thread.
  */
-export class ChunkCutter {
+export class SliceCutter {
   private pieces: Buffer[] = [];
   private size = 0;
   /** Bytes of the pending input already searched for the cutting newline. */
   private searched = 0;
 
-  constructor(private readonly chunkBytes: number) {
-    if (!Number.isSafeInteger(chunkBytes) || chunkBytes < 1) {
-      throw new RangeError(`chunkBytes must be a positive integer, got ${chunkBytes}.`);
+  constructor(private readonly sliceBytes: number) {
+    if (!Number.isSafeInteger(sliceBytes) || sliceBytes < 1) {
+      throw new RangeError(`sliceBytes must be a positive integer, got ${sliceBytes}.`);
     }
   }
 
-  /** Adds input; returns the chunks it completes, in order. */
+  /** Adds input; returns the slices it completes, in order. */
   push(piece: Buffer): Uint8Array[] {
     if (piece.length === 0) return [];
     this.pieces.push(piece);
     this.size += piece.length;
-    const chunks: Uint8Array[] = [];
-    while (this.size >= this.chunkBytes) {
-      const newline = this.findNewline(Math.max(this.chunkBytes - 1, this.searched));
+    const slices: Uint8Array[] = [];
+    while (this.size >= this.sliceBytes) {
+      const newline = this.findNewline(Math.max(this.sliceBytes - 1, this.searched));
       if (newline === -1) {
         this.searched = this.size;
         break;
       }
-      chunks.push(this.take(newline + 1));
+      slices.push(this.take(newline + 1));
     }
-    return chunks;
+    return slices;
   }
 
-  /** What is left at the end of the input (a last line without a newline, or a short chunk). */
+  /** What is left at the end of the input (a last line without a newline, or a short slice). */
   end(): Uint8Array | undefined {
     return this.size > 0 ? this.take(this.size) : undefined;
   }
