@@ -164,7 +164,7 @@ class BatcherRun {
     // Merged-ID files are small: doing them first keeps a large event backlog from starving them.
     const order = [...this.input.settings.feeds].sort((a, b) => (a === b ? 0 : a === 'merge_ids' ? -1 : 1));
     for (const feed of order) {
-      const summary = emptySummary();
+      const summary = emptyFeedSummary();
       feeds[feed] = summary;
       for (const open of await listOpenBatches(this.input.staging, feed)) {
         await this.finish(open, summary);
@@ -270,7 +270,8 @@ function openBatchFile(file: LandingFile): OpenBatchFile {
   return { key: file.key, etag: file.etag, size: file.size, day: file.day, hour: file.hour, part: file.part };
 }
 
-function emptySummary(): FeedSummary {
+/** A feed's figures before anything is batched. */
+export function emptyFeedSummary(): FeedSummary {
   return {
     files: 0,
     lines: 0,
