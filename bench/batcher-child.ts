@@ -6,7 +6,7 @@ import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync } 
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { pipelineSettingsFrom } from '#shared/config/pipeline.ts';
-import { defaultWorkerCount, runBatcher, STAGED_GZIP_LEVEL } from '#shared/pipeline/batcher.ts';
+import { defaultWorkerCount, runBatcher, STAGED_GZIP_LEVEL } from '#shared/pipeline/batcher/batcher.ts';
 import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
 
 export interface ChildResult {

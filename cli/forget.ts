@@ -1,6 +1,6 @@
+import { PREFIXES, quarantineKey } from '#shared/base/staging-keys.ts';
 import type { ErasureInput, ErasureOutcome } from '#shared/pipeline/erasure/erase.ts';
 import { validateErasureInput } from '#shared/pipeline/erasure/erase.ts';
-import { PREFIXES, quarantineKey } from '#shared/pipeline/layout.ts';
 
 /** The flags `forget` and `local forget` share. */
 export const FORGET_OPTIONS = {

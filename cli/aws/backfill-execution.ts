@@ -5,10 +5,10 @@ import {
   ListMapRunsCommand,
   type SFNClient,
 } from '@aws-sdk/client-sfn';
-import { reportKey, runIdOf } from '#shared/pipeline/backfill-layout.ts';
-import type { ParsedRequest } from '#shared/pipeline/backfill-plan.ts';
-import { compactHour, formatHour } from '#shared/pipeline/backfill-range.ts';
-import type { BackfillReport, BackfillSummary } from '#shared/pipeline/backfill-summarize.ts';
+import { compactHour, formatHour } from '#shared/base/hours.ts';
+import { reportKey, runIdOf } from '#shared/base/staging-keys.ts';
+import type { ParsedRequest } from '#shared/pipeline/backfill/plan.ts';
+import type { BackfillReport, BackfillSummary } from '#shared/pipeline/backfill/summarize.ts';
 import { ObjectNotFoundError, type ObjectStore } from '#shared/storage/object-store.ts';
 import { awsErrorName, explainAwsFailure } from './errors.ts';
 import { retryThrottled } from './retry.ts';
@@ -30,8 +30,8 @@ export function backfillExecutionName(request: ParsedRequest, attempt = 1): stri
   }
   const name = [
     'bf',
-    compactHour(request.range.start),
-    compactHour(request.range.end),
+    compactHour(request.range.first),
+    compactHour(request.range.last),
     ...request.feeds,
     `c${request.chunkHours}`,
     // Only when not the default, so the names of landing backfills stay what they were.
@@ -50,8 +50,8 @@ export function backfillExecutionName(request: ParsedRequest, attempt = 1): stri
  */
 export function backfillExecutionInput(request: ParsedRequest): string {
   return JSON.stringify({
-    start: formatHour(request.range.start),
-    end: formatHour(request.range.end),
+    start: formatHour(request.range.first),
+    end: formatHour(request.range.last),
     feeds: request.feeds,
     chunkHours: request.chunkHours,
     ...(request.source === undefined ? {} : { source: request.source }),

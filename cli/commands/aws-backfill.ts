@@ -3,10 +3,10 @@ import {
   ExecutionStatus,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
+import { BackfillInputError } from '#shared/base/hours.ts';
 import { sanitizeText } from '#shared/observability/redact.ts';
-import { type ParsedRequest, parseBackfillRequest } from '#shared/pipeline/backfill-plan.ts';
-import { BackfillInputError, MAX_CHUNK_HOURS } from '#shared/pipeline/backfill-range.ts';
-import type { BackfillReport, Totals } from '#shared/pipeline/backfill-summarize.ts';
+import { MAX_CHUNK_HOURS, type ParsedRequest, parseBackfillRequest } from '#shared/pipeline/backfill/plan.ts';
+import type { BackfillReport, Totals } from '#shared/pipeline/backfill/summarize.ts';
 import { FEEDS, type Feed } from '#shared/schema/columns.ts';
 import { S3ObjectStore } from '#shared/storage/s3-store.ts';
 import {

@@ -1,12 +1,13 @@
 import { resolve } from 'node:path';
-import { synthesizeBackfillDefinition } from '#infra/constructs/backfill-definition.ts';
+import { synthesizeBackfillDefinition } from '#cli/local/backfill-definition.ts';
+import { type ChunkProgress, runBackfillLocally } from '#cli/local/state-machine.ts';
+import type { Clock } from '#shared/base/clock.ts';
 import type { PipelineSettings } from '#shared/config/pipeline.ts';
-import { type ChunkProgress, runBackfillLocally } from '#shared/pipeline/backfill-local.ts';
-import type { Clock } from '#shared/pipeline/clock.ts';
-import { ensureWarehouseObjects } from '#shared/pipeline/loader.ts';
+import { ensureWarehouseObjects } from '#shared/sql/ensure.ts';
 import type { ObjectStore } from '#shared/storage/object-store.ts';
 import type { SqlRunner } from '#shared/warehouse/sql-runner.ts';
 import { type CliIo, type Command, UsageError } from '../io.ts';
+import { openLocalContext } from '../local/context.ts';
 import { parseOptions } from '../options.ts';
 
 const HELP = `Usage: redshift-export local backfill --start DATE --end DATE [options]
@@ -136,7 +137,6 @@ export const run: Command = async (argv, io) => {
   }
   const chunkHours = wholeNumber(values['chunk-hours'], '--chunk-hours', 1, 168);
   const maxConcurrency = wholeNumber(values['max-concurrency'], '--max-concurrency', 1, 40);
-  const { openLocalContext } = await import('./local.ts');
   const home = resolve(io.cwd, values.home ?? '.local');
   const context = await openLocalContext(
     {

@@ -2,8 +2,8 @@ import { join, resolve } from 'node:path';
 import { eraseFromWarehouse } from '#shared/pipeline/erasure/erase.ts';
 import { FORGET_FLAGS_HELP, FORGET_OPTIONS, forgetInput, renderErasure } from '../forget.ts';
 import type { Command } from '../io.ts';
+import { openLocalContext } from '../local/context.ts';
 import { parseOptions } from '../options.ts';
-import { openLocalContext } from './local.ts';
 
 const HELP = `Usage: redshift-export local forget (--amplitude-id N | --user-id U | --device-id D) --reference REF [options]
 

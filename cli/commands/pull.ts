@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
+import { formatHour, parseHour } from '#shared/base/hours.ts';
 import { ExportApiClient } from '#shared/sources/amplitude-export-api/client.ts';
 import { CREDENTIAL_ENV, credentialsFromEnv } from '#shared/sources/amplitude-export-api/credentials.ts';
 import { ExportApiPullError } from '#shared/sources/amplitude-export-api/errors.ts';
-import { formatHour, parseHour } from '#shared/sources/amplitude-export-api/hours.ts';
 import {
   describeReport,
   MAX_HOURS_PER_REQUEST,

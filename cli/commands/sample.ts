@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { addDays, utcDay } from '#shared/pipeline/discover.ts';
+import { addDays, utcDay } from '#shared/base/hours.ts';
 import { generateSample, type SampleManifest } from '#shared/sample/generate.ts';
 import { type Command, UsageError } from '../io.ts';
 import { parseOptions } from '../options.ts';

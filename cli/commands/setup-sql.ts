@@ -1,8 +1,8 @@
 import { parseFeeds } from '#shared/config/pipeline.ts';
 import { ConfigError } from '#shared/config/validate.ts';
+import type { Dialect } from '#shared/sql/dialect.ts';
 import { SqlIdentifierError } from '#shared/sql/identifiers.ts';
 import { buildSetupSql, DEFAULT_SCHEMA, DEFAULT_USER } from '#shared/sql/setup.ts';
-import type { Dialect } from '#shared/warehouse/sql-runner.ts';
 import { type Command, UsageError } from '../io.ts';
 import { parseOptions } from '../options.ts';
 

@@ -4,8 +4,8 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { PREFIXES } from '#shared/base/staging-keys.ts';
 import type { RedshiftEndpoint } from '#shared/config/redshift-host.ts';
-import { PREFIXES } from '#shared/pipeline/layout.ts';
 import { acknowledge, acknowledgeWildcardResource } from '../nag.ts';
 
 /** Key of the created secret that says its password is still the generated placeholder. */

@@ -6,7 +6,7 @@ import { runInvocation } from '#shared/observability/invocation.ts';
 import { SERVICES } from '#shared/observability/metric-names.ts';
 import { createObservability, traceClient } from '#shared/observability/powertools.ts';
 import { backfillPlanRunSummary, logRunSummary } from '#shared/observability/run-summary.ts';
-import { type BackfillPlan, type PlanEvent, planBackfill } from '#shared/pipeline/backfill-plan.ts';
+import { type BackfillPlan, type PlanEvent, planBackfill } from '#shared/pipeline/backfill/plan.ts';
 import { S3ObjectStore } from '#shared/storage/s3-store.ts';
 
 // Built once per container, so configuration errors fail the first invocation loudly.

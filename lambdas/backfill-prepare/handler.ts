@@ -1,14 +1,14 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Context } from 'aws-lambda';
+import { systemClock } from '#shared/base/clock.ts';
 import { ENV, pipelineSettingsFrom } from '#shared/config/pipeline.ts';
 import { requireString } from '#shared/config/validate.ts';
 import { runInvocation } from '#shared/observability/invocation.ts';
 import { SERVICES } from '#shared/observability/metric-names.ts';
 import { createObservability, traceClient } from '#shared/observability/powertools.ts';
 import { backfillPrepareRunSummary, logRunSummary } from '#shared/observability/run-summary.ts';
-import { type PreparedChunk, type PrepareEvent, prepareChunk } from '#shared/pipeline/backfill-prepare.ts';
-import { systemClock } from '#shared/pipeline/clock.ts';
+import { type PreparedChunk, type PrepareEvent, prepareChunk } from '#shared/pipeline/backfill/prepare.ts';
 import { EXPORT_API_ENV, exportApiClientFrom } from '#shared/sources/amplitude-export-api/settings.ts';
 import { S3ObjectStore } from '#shared/storage/s3-store.ts';
 

@@ -1,6 +1,7 @@
 import { RedshiftDataClient } from '@aws-sdk/client-redshift-data';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
+import { systemClock } from '#shared/base/clock.ts';
 import { ENV, pipelineSettingsFrom } from '#shared/config/pipeline.ts';
 import { requireString } from '#shared/config/validate.ts';
 import { backfillQuarantineReasons, readBackfillReport } from '#shared/observability/backfill-reasons.ts';
@@ -13,8 +14,7 @@ import {
   type BackfillSummary,
   type SummarizeEvent,
   summarizeBackfill,
-} from '#shared/pipeline/backfill-summarize.ts';
-import { systemClock } from '#shared/pipeline/clock.ts';
+} from '#shared/pipeline/backfill/summarize.ts';
 import { S3ObjectStore } from '#shared/storage/s3-store.ts';
 import { redshiftDataRunnerFrom } from '#shared/warehouse/redshift-data-env.ts';
 

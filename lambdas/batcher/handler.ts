@@ -1,5 +1,6 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
+import { systemClock } from '#shared/base/clock.ts';
 import { ENV, pipelineSettingsFrom } from '#shared/config/pipeline.ts';
 import { requireString } from '#shared/config/validate.ts';
 import { runInvocation } from '#shared/observability/invocation.ts';
@@ -7,8 +8,7 @@ import { SERVICES } from '#shared/observability/metric-names.ts';
 import { createObservability, traceClient } from '#shared/observability/powertools.ts';
 import { recordBatcherRun } from '#shared/observability/run-metrics.ts';
 import { batcherRunSummary, logRunSummary } from '#shared/observability/run-summary.ts';
-import { type BatcherSummary, runBatcher } from '#shared/pipeline/batcher.ts';
-import { systemClock } from '#shared/pipeline/clock.ts';
+import { type BatcherSummary, runBatcher } from '#shared/pipeline/batcher/batcher.ts';
 import { S3ObjectStore } from '#shared/storage/s3-store.ts';
 
 /** Time kept back from the Lambda timeout to finish the batch under way and log the summary. */

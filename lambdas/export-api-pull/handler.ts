@@ -1,13 +1,13 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Context } from 'aws-lambda';
+import { systemClock } from '#shared/base/clock.ts';
 import { ENV } from '#shared/config/pipeline.ts';
 import { requireString } from '#shared/config/validate.ts';
+import { liveMetricValues } from '#shared/observability/export-api-metrics.ts';
 import { DIMENSIONS, SERVICES } from '#shared/observability/metric-names.ts';
 import { createObservability, traceClient } from '#shared/observability/powertools.ts';
-import { systemClock } from '#shared/pipeline/clock.ts';
 import { type LivePullSummary, runLivePull } from '#shared/sources/amplitude-export-api/live.ts';
-import { liveMetricValues } from '#shared/sources/amplitude-export-api/metrics.ts';
 import { exportApiClientFrom, livePullSettingsFrom } from '#shared/sources/amplitude-export-api/settings.ts';
 import { S3ObjectStore } from '#shared/storage/s3-store.ts';
 

@@ -1,6 +1,7 @@
 import { RedshiftDataClient } from '@aws-sdk/client-redshift-data';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
+import { systemClock } from '#shared/base/clock.ts';
 import { ENV, pipelineSettingsFrom } from '#shared/config/pipeline.ts';
 import { requireString } from '#shared/config/validate.ts';
 import { runInvocation } from '#shared/observability/invocation.ts';
@@ -10,8 +11,8 @@ import { createObservability, traceClient } from '#shared/observability/powertoo
 import { sanitizeText } from '#shared/observability/redact.ts';
 import { recordLoaderRun } from '#shared/observability/run-metrics.ts';
 import { loaderRunSummary, logRunSummary } from '#shared/observability/run-summary.ts';
-import { systemClock } from '#shared/pipeline/clock.ts';
-import { type LoaderSummary, runLoader } from '#shared/pipeline/loader.ts';
+import { runLoader } from '#shared/pipeline/loader/loader.ts';
+import type { LoaderSummary } from '#shared/pipeline/loader/summary.ts';
 import type { Feed } from '#shared/schema/columns.ts';
 import { S3ObjectStore } from '#shared/storage/s3-store.ts';
 import { redshiftDataRunnerFrom } from '#shared/warehouse/redshift-data-env.ts';

@@ -1,4 +1,4 @@
-import { BATCH_ID_PATTERN } from '../pipeline/layout.ts';
+import { BATCH_ID_PATTERN } from '../base/staging-keys.ts';
 import { FEEDS, type Feed } from '../schema/columns.ts';
 
 /** One entry of a Redshift COPY manifest. */

@@ -1,5 +1,5 @@
-import { backfillManifestKey } from '../pipeline/backfill-layout.ts';
-import type { BackfillReport } from '../pipeline/backfill-summarize.ts';
+import { backfillManifestKey } from '../base/staging-keys.ts';
+import type { BackfillReport } from '../pipeline/backfill/summarize.ts';
 import type { Feed } from '../schema/columns.ts';
 import { ObjectNotFoundError, type ObjectStore } from '../storage/object-store.ts';
 import type { ReasonCounts } from './run-metrics.ts';

@@ -1,6 +1,6 @@
-import type { Clock } from '../pipeline/clock.ts';
-import { PREFIXES } from '../pipeline/layout.ts';
-import { batchIdOfKey } from '../pipeline/loader-state.ts';
+import type { Clock } from '../base/clock.ts';
+import { PREFIXES } from '../base/staging-keys.ts';
+import { batchIdOfKey } from '../pipeline/loader/state.ts';
 import type { Feed } from '../schema/columns.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 

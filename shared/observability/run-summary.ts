@@ -1,9 +1,9 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import type { BackfillPlan } from '../pipeline/backfill-plan.ts';
-import type { PreparedChunk } from '../pipeline/backfill-prepare.ts';
-import type { BackfillSummary } from '../pipeline/backfill-summarize.ts';
-import type { BatcherSummary } from '../pipeline/batcher.ts';
-import type { LoaderSummary } from '../pipeline/loader.ts';
+import type { BackfillPlan } from '../pipeline/backfill/plan.ts';
+import type { PreparedChunk } from '../pipeline/backfill/prepare.ts';
+import type { BackfillSummary } from '../pipeline/backfill/summarize.ts';
+import type { BatcherSummary } from '../pipeline/batcher/batcher.ts';
+import type { LoaderSummary } from '../pipeline/loader/summary.ts';
 import type { Feed } from '../schema/columns.ts';
 import type { VerifyReport } from '../verify/verify.ts';
 import type { PendingBatchStats } from './pending.ts';

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants, createGzip, gzipSync } from 'node:zlib';
-import { completeMarkerName, eventFileName, mergeIdFileName } from '../pipeline/discover.ts';
+import { completeMarkerName, eventFileName, mergeIdFileName } from '../base/export-files.ts';
 import type { Feed } from '../schema/columns.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { EventFactory } from './events.ts';

@@ -4,8 +4,11 @@
  * table are all derived from these lists.
  */
 
-export type Feed = 'events' | 'merge_ids';
-export const FEEDS: readonly Feed[] = ['events', 'merge_ids'];
+import type { Feed } from '../base/export-files.ts';
+
+// A feed is named by the export files (the base layer); every table here is one feed, so the
+// schema hands the name on and its importers need only this module.
+export { FEEDS, type Feed } from '../base/export-files.ts';
 
 /**
  * How a source value becomes a column value.

@@ -6,7 +6,7 @@ import {
   tableName,
   timeColumnOf,
 } from '../schema/columns.ts';
-import type { Dialect } from '../warehouse/sql-runner.ts';
+import type { Dialect } from './dialect.ts';
 import { assertIdentifier, qualifiedName, quoteIdent } from './identifiers.ts';
 
 /** The ledger: one row per loaded batch, written in the same transaction as its rows. */

@@ -1,5 +1,4 @@
 import { type Feed, timeColumnOf } from '../schema/columns.ts';
-import type { Dialect } from '../warehouse/sql-runner.ts';
 import {
   ERASED_ID_COLUMNS,
   ERASURE_COLUMNS,
@@ -8,6 +7,7 @@ import {
   ledgerTable,
   targetTable,
 } from './ddl.ts';
+import type { Dialect } from './dialect.ts';
 import { integerLiteral, quoteIdent, quoteLiteral, SqlIdentifierError } from './identifiers.ts';
 import { lockLedgerSql } from './load.ts';
 

@@ -1,5 +1,5 @@
+import { assertBatchId } from '../base/staging-keys.ts';
 import type { BatchSource } from '../format/manifest.ts';
-import { assertBatchId } from '../pipeline/layout.ts';
 import {
   BATCH_ID_COLUMN,
   columnsOf,
@@ -8,9 +8,8 @@ import {
   tableName,
   timeColumnOf,
 } from '../schema/columns.ts';
-import { assertTransactionFits } from '../warehouse/data-api-limits.ts';
-import type { Dialect } from '../warehouse/sql-runner.ts';
 import { columnType, ledgerTable, targetTable } from './ddl.ts';
+import type { Dialect } from './dialect.ts';
 import { assertIdentifier, integerLiteral, quoteIdent, quoteLiteral } from './identifiers.ts';
 
 /** What the load transaction needs to know about one batch besides its staged rows. */
@@ -145,9 +144,6 @@ export function buildLoadStatements(input: LoadStatementsInput): string[] {
   statements.push(ledgerInsertSql(input, { ledger, stage, unique, batchIdColumn, time, loadId }));
 
   statements.push(`DROP TABLE ${stage}, ${unique}`);
-  // Refused here, where the transaction is built, rather than by the Data API after the
-  // manifest is written: at most 40 statements, none over 100 KB.
-  assertTransactionFits(statements);
   return statements;
 }
 

@@ -1,5 +1,4 @@
 import { FEEDS, type Feed, tableName } from '../schema/columns.ts';
-import type { Dialect } from '../warehouse/sql-runner.ts';
 import {
   createErasedIdsSql,
   createErasuresSql,
@@ -12,6 +11,7 @@ import {
   ledgerTable,
   targetTable,
 } from './ddl.ts';
+import type { Dialect } from './dialect.ts';
 import { assertIdentifier, quoteIdent, quoteLiteral, SqlIdentifierError } from './identifiers.ts';
 
 export interface SetupSqlOptions {

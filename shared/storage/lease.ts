@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Clock } from '../pipeline/clock.ts';
-import { leaseKey } from '../pipeline/layout.ts';
+import type { Clock } from '../base/clock.ts';
+import { leaseKey } from '../base/staging-keys.ts';
 import { ObjectNotFoundError, type ObjectStore, PreconditionFailedError } from './object-store.ts';
 
 /**

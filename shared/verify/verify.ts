@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
+import type { Clock } from '../base/clock.ts';
+import { PREFIXES } from '../base/staging-keys.ts';
 import type { PipelineSettings } from '../config/pipeline.ts';
 import { encodeCsvRow, REDSHIFT_COPY_FORMAT_OPTIONS } from '../format/csv.ts';
 import type { CopyManifest } from '../format/manifest.ts';
-import type { Clock } from '../pipeline/clock.ts';
-import { PREFIXES } from '../pipeline/layout.ts';
 import { BATCH_ID_COLUMN, columnsOf, type Feed, tableName } from '../schema/columns.ts';
 import { columnType, ERASED_IDS_TABLE, ERASURES_TABLE, LEDGER_TABLE } from '../sql/ddl.ts';
 import { quoteIdent, quoteLiteral } from '../sql/identifiers.ts';

@@ -8,7 +8,7 @@ import {
   GetStatementResultCommand,
   type RedshiftDataClient,
 } from '@aws-sdk/client-redshift-data';
-import { type Clock, systemClock } from '../pipeline/clock.ts';
+import { type Clock, systemClock } from '../base/clock.ts';
 import { assertTransactionFits } from './data-api-limits.ts';
 import { warehouseErrorFromException, warehouseErrorFromStatement } from './redshift-errors.ts';
 import {

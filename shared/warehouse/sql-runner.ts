@@ -1,4 +1,4 @@
-export type Dialect = 'redshift' | 'postgres';
+import type { Dialect } from '../sql/dialect.ts';
 
 export type StatementStatus = 'SUBMITTED' | 'PICKED' | 'STARTED' | 'FINISHED' | 'FAILED' | 'ABORTED';
 

@@ -10,7 +10,7 @@ import {
 import { beforeEach, describe, expect, it } from 'vitest';
 import { backfillCommand } from '#cli/commands/aws-backfill.ts';
 import { UsageError } from '#cli/io.ts';
-import type { BackfillReport } from '#shared/pipeline/backfill-summarize.ts';
+import type { BackfillReport } from '#shared/pipeline/backfill/summarize.ts';
 import {
   ACCOUNT,
   awsError,

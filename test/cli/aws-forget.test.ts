@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-redshift-data';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { forgetCommand } from '#cli/commands/aws-forget.ts';
-import { ensureWarehouseObjects } from '#shared/pipeline/loader.ts';
+import { ensureWarehouseObjects } from '#shared/sql/ensure.ts';
 import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
 import { PostgresRunner } from '#shared/warehouse/postgres.ts';
 import { createTestDatabase } from '#test/support/postgres.ts';

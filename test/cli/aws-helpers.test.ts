@@ -4,7 +4,7 @@ import { executionArnFor, executionConsoleUrl } from '#cli/aws/console-links.ts'
 import { explainAwsFailure } from '#cli/aws/errors.ts';
 import { formatAge, parseUtc, renderTable } from '#cli/aws/format.ts';
 import { UsageError } from '#cli/io.ts';
-import { parseBackfillRequest } from '#shared/pipeline/backfill-plan.ts';
+import { parseBackfillRequest } from '#shared/pipeline/backfill/plan.ts';
 import { awsError } from './aws-support.ts';
 
 describe('explainAwsFailure', () => {

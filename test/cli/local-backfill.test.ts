@@ -3,10 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, runLocalBackfill } from '#cli/commands/local-backfill.ts';
 import { type CliIo, UsageError } from '#cli/io.ts';
 import type { PipelineSettings } from '#shared/config/pipeline.ts';
-import type { BackfillReport } from '#shared/pipeline/backfill-summarize.ts';
+import type { BackfillReport } from '#shared/pipeline/backfill/summarize.ts';
 import { generateSample, type SampleManifest } from '#shared/sample/generate.ts';
-import { count, failingReads, warehouseFor } from '../shared/pipeline/backfill-support.ts';
-import { PROJECT_ID, settingsFor, type TempStores, tempStores } from '../shared/pipeline/batcher-support.ts';
+import { count, failingReads, warehouseFor } from '../shared/pipeline/backfill/support.ts';
+import { PROJECT_ID, settingsFor, type TempStores, tempStores } from '../shared/pipeline/batcher/support.ts';
 
 function capture(cwd = process.cwd()): CliIo & { out: string[]; err: string[] } {
   const out: string[] = [];

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliIo } from '#cli/io.ts';
 import { main } from '#cli/main.ts';
-import { eventFileName, mergeIdFileName } from '#shared/pipeline/discover.ts';
+import { eventFileName, mergeIdFileName } from '#shared/base/export-files.ts';
 import { generateSample } from '#shared/sample/generate.ts';
 import { createTestDatabase } from '#test/support/postgres.ts';
 

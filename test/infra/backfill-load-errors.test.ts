@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { synthesizeBackfillDefinition } from '#infra/constructs/backfill-definition.ts';
+import { synthesizeBackfillDefinition } from '#cli/local/backfill-definition.ts';
 import { BACKFILL_STATES as S } from '#infra/constructs/backfill-states.ts';
 import { warehouseErrorFromPg } from '#shared/warehouse/pg-errors.ts';
 

@@ -6,11 +6,8 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { type SynthesizedBackfill, synthesizeBackfillDefinition } from '#cli/local/backfill-definition.ts';
 import { Backfill, type BackfillProps } from '#infra/constructs/backfill.ts';
-import {
-  type SynthesizedBackfill,
-  synthesizeBackfillDefinition,
-} from '#infra/constructs/backfill-definition.ts';
 import { BACKFILL_STATES as S } from '#infra/constructs/backfill-states.ts';
 import type { ExportSettings } from '#infra/constructs/pipeline.ts';
 import { RedshiftWarehouse } from '#infra/constructs/redshift-warehouse.ts';

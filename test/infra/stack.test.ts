@@ -3,9 +3,9 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ENV } from '#shared/config/pipeline.ts';
 import { STACK_OUTPUTS } from '#shared/config/stack-outputs.ts';
+import { liveMetricValues } from '#shared/observability/export-api-metrics.ts';
 import { EXPORT_API_METRICS, METRIC_NAMESPACE, METRICS } from '#shared/observability/metric-names.ts';
 import type { LivePullSummary } from '#shared/sources/amplitude-export-api/live.ts';
-import { liveMetricValues } from '#shared/sources/amplitude-export-api/metrics.ts';
 import {
   EXPORT_API_ENV,
   exportApiClientFrom,

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { startLocalPostgres } from '../../cli/embedded-postgres.ts';
+import { startLocalPostgres } from '../../cli/local/embedded-postgres.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

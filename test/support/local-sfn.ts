@@ -1,7 +1,4 @@
-import {
-  type SynthesizedBackfill,
-  synthesizeBackfillDefinition,
-} from '#infra/constructs/backfill-definition.ts';
+import { type SynthesizedBackfill, synthesizeBackfillDefinition } from '#cli/local/backfill-definition.ts';
 import type { ExportSettings } from '#infra/constructs/pipeline.ts';
 import type { PipelineSettings } from '#shared/config/pipeline.ts';
 
@@ -10,7 +7,7 @@ export {
   type LocalBackfillOptions,
   type LocalBackfillResult,
   runBackfillLocally,
-} from '#shared/pipeline/backfill-local.ts';
+} from '#cli/local/state-machine.ts';
 
 const synthesized = new Map<string, SynthesizedBackfill>();
 

@@ -1,3 +1,3 @@
-import { installPromiseWithResolvers } from '#shared/pipeline/promise-polyfill.ts';
+import { installPromiseWithResolvers } from '#cli/local/promise-polyfill.ts';
 
 installPromiseWithResolvers();

@@ -1,4 +1,4 @@
-import { BackfillInputError } from '../../pipeline/backfill-range.ts';
+import { BackfillInputError } from '../../base/hours.ts';
 import type { Feed } from '../../schema/columns.ts';
 import type { ObjectStore } from '../../storage/object-store.ts';
 import type { ExportApi } from './client.ts';

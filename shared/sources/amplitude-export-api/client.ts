@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { apiHour, describeRange, type HourRange, hoursIn } from '../../base/hours.ts';
 import { ConfigError } from '../../config/validate.ts';
 import { type Archive, InvalidArchiveError, openArchive } from './archive.ts';
 import type { CredentialsProvider, ExportApiCredentials } from './credentials.ts';
 import { ExportApiError } from './errors.ts';
-import { apiHour, describeRange, type HourRange, hoursIn } from './hours.ts';
 import { classifyEntry } from './names.ts';
 
 /** Amplitude's REST hosts by data residency (Export API docs, "Regions"). */

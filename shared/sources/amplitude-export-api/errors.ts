@@ -1,4 +1,4 @@
-import { describeRange, type HourRange } from './hours.ts';
+import { describeRange, type HourRange } from '../../base/hours.ts';
 
 /**
  * What went wrong, which drives what the caller does next:

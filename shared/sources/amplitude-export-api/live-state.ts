@@ -1,4 +1,4 @@
-import { PREFIXES } from '../../pipeline/layout.ts';
+import { PREFIXES } from '../../base/staging-keys.ts';
 import {
   ObjectNotFoundError,
   type ObjectStore,

@@ -1,9 +1,9 @@
-import type { Clock } from '../../pipeline/clock.ts';
+import type { Clock } from '../../base/clock.ts';
+import { formatHour, HOUR_MS, parseHour, runsOf } from '../../base/hours.ts';
 import { withLease } from '../../storage/lease.ts';
 import type { ObjectStore } from '../../storage/object-store.ts';
 import type { ExportApi } from './client.ts';
 import { ExportApiError } from './errors.ts';
-import { formatHour, HOUR_MS, parseHour, runsOf } from './hours.ts';
 import { type LiveGap, type LivePullState, readLiveState, writeLiveState } from './live-state.ts';
 import {
   DEFAULT_HOURS_PER_REQUEST,

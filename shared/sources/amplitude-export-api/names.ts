@@ -1,5 +1,5 @@
-import { eventFileName } from '../../pipeline/discover.ts';
-import { HOUR_MS } from './hours.ts';
+import { eventFileName } from '../../base/export-files.ts';
+import { HOUR_MS } from '../../base/hours.ts';
 
 /** Where one file of the Export API's zip belongs. */
 export interface ExportFileName {

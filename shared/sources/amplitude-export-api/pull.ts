@@ -1,8 +1,8 @@
+import { describeRange, formatHour, type HourRange, hoursIn, splitRange, toHour } from '../../base/hours.ts';
 import type { ObjectStore, StoredObject } from '../../storage/object-store.ts';
 import type { ArchiveEntry } from './archive.ts';
 import type { ExportAnswer, ExportApi } from './client.ts';
 import { ExportApiError, ExportApiPullError } from './errors.ts';
-import { describeRange, formatHour, type HourRange, hoursIn, splitBySize, toHour } from './hours.ts';
 import { mapLimited } from './limit.ts';
 import { classifyEntry, type ExportFileName, hourPartsPrefix, landingKeyOf, partOfKey } from './names.ts';
 
@@ -109,7 +109,7 @@ export async function pullRanges(input: PullRangesInput): Promise<PullReport> {
       `maxHoursPerRequest must be from 1 to ${MAX_HOURS_PER_REQUEST} (365 days), got ${size}.`,
     );
   }
-  const work = input.ranges.flatMap((range) => splitBySize(range, size));
+  const work = input.ranges.flatMap((range) => splitRange(range, size));
   const hours: HourResult[] = [];
   const failures: ExportApiError[] = [];
   let requests = 0;

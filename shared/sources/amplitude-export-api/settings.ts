@@ -1,4 +1,5 @@
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { formatHour, parseHour } from '../../base/hours.ts';
 import { ENV } from '../../config/pipeline.ts';
 import {
   ConfigError,
@@ -11,7 +12,6 @@ import {
 } from '../../config/validate.ts';
 import { EXPORT_API_BASE_URLS, ExportApiClient, type ExportApiRegion, type RetryEvent } from './client.ts';
 import { secretCredentials } from './credentials.ts';
-import { formatHour, parseHour } from './hours.ts';
 import type { LivePullSettings } from './live.ts';
 import { DEFAULT_HOURS_PER_REQUEST, MAX_HOURS_PER_REQUEST } from './pull.ts';
 

@@ -9,7 +9,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { PrepareEvent } from '#shared/pipeline/backfill-prepare.ts';
+import type { PrepareEvent } from '#shared/pipeline/backfill/prepare.ts';
 import { FakeExportApi } from '#test/shared/sources/amplitude-export-api/fake-export-api.ts';
 import {
   API_KEY,

@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { afterEach, describe, expect, it } from 'vitest';
+import { backfillManifestKey } from '#shared/base/staging-keys.ts';
 import { backfillQuarantineReasons } from '#shared/observability/backfill-reasons.ts';
 import { runInvocation } from '#shared/observability/invocation.ts';
 import { METRICS, SERVICES } from '#shared/observability/metric-names.ts';
 import { createObservability } from '#shared/observability/powertools.ts';
-import { backfillManifestKey } from '#shared/pipeline/backfill-layout.ts';
-import type { ChunkReport } from '#shared/pipeline/backfill-summarize.ts';
+import type { ChunkReport } from '#shared/pipeline/backfill/summarize.ts';
 import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
 import { type Captured, captureOutput } from './capture.ts';
 

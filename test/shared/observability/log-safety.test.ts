@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { Context } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { eventFileName } from '#shared/base/export-files.ts';
 import { pipelineSettingsFrom } from '#shared/config/pipeline.ts';
 import { runInvocation } from '#shared/observability/invocation.ts';
 import { SERVICES } from '#shared/observability/metric-names.ts';
@@ -16,9 +17,9 @@ import {
   logRunSummary,
   RUN_SUMMARY_MESSAGE,
 } from '#shared/observability/run-summary.ts';
-import { runBatcher } from '#shared/pipeline/batcher.ts';
-import { eventFileName } from '#shared/pipeline/discover.ts';
-import { ensureWarehouseObjects, runLoader } from '#shared/pipeline/loader.ts';
+import { runBatcher } from '#shared/pipeline/batcher/batcher.ts';
+import { runLoader } from '#shared/pipeline/loader/loader.ts';
+import { ensureWarehouseObjects } from '#shared/sql/ensure.ts';
 import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
 import { PostgresRunner } from '#shared/warehouse/postgres.ts';
 import { createTestDatabase } from '#test/support/postgres.ts';

@@ -2,9 +2,9 @@ import { mkdtemp, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { manifestKey } from '#shared/base/staging-keys.ts';
 import { pendingBatchStats } from '#shared/observability/pending.ts';
-import { manifestKey } from '#shared/pipeline/layout.ts';
-import { failureReportKey } from '#shared/pipeline/loader-state.ts';
+import { failureReportKey } from '#shared/pipeline/loader/state.ts';
 import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
 
 let dir: string | undefined;

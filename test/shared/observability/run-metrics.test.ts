@@ -7,9 +7,13 @@ import {
   recordBatcherRun,
   recordLoaderRun,
 } from '#shared/observability/run-metrics.ts';
-import type { Totals } from '#shared/pipeline/backfill-summarize.ts';
-import type { BatcherSummary, FeedSummary } from '#shared/pipeline/batcher.ts';
-import type { FeedLoadSummary, LoaderSummary } from '#shared/pipeline/loader.ts';
+import type { Totals } from '#shared/pipeline/backfill/summarize.ts';
+import { type BatcherSummary, emptyFeedSummary, type FeedSummary } from '#shared/pipeline/batcher/batcher.ts';
+import {
+  emptyFeedLoadSummary,
+  type FeedLoadSummary,
+  type LoaderSummary,
+} from '#shared/pipeline/loader/summary.ts';
 import type { Feed } from '#shared/schema/columns.ts';
 import { type Captured, captureOutput, type EmfDocument, valuesFor } from './capture.ts';
 
@@ -25,23 +29,7 @@ function capture(): Captured {
 }
 
 function batcherFeed(overrides: Partial<FeedSummary>): FeedSummary {
-  return {
-    files: 0,
-    lines: 0,
-    rows: 0,
-    duplicatesInBatch: 0,
-    blankLines: 0,
-    quarantined: {},
-    adjusted: {},
-    bytesIn: 0,
-    bytesOut: 0,
-    batches: [],
-    recovered: [],
-    filesLeft: 0,
-    tooOld: 0,
-    tooOldKeys: [],
-    ...overrides,
-  };
+  return { ...emptyFeedSummary(), ...overrides };
 }
 
 const BATCHER_RUN: BatcherSummary = {
@@ -67,19 +55,7 @@ const BATCHER_RUN: BatcherSummary = {
 };
 
 function loaderFeed(feed: Feed, overrides: Partial<FeedLoadSummary>): FeedLoadSummary {
-  return {
-    feed,
-    rowsLoaded: 0,
-    duplicatesSkipped: 0,
-    quarantined: 0,
-    batchesLoaded: 0,
-    batchesAlreadyLoaded: 0,
-    batchesFailed: 0,
-    batchesPending: 0,
-    failedBatchIds: [],
-    loads: [],
-    ...overrides,
-  };
+  return { ...emptyFeedLoadSummary(feed), ...overrides };
 }
 
 const LOADER_RUN: LoaderSummary = {

@@ -8,21 +8,17 @@ import {
   RUN_SUMMARY_MESSAGE,
   type RunSummaryLine,
 } from '#shared/observability/run-summary.ts';
-import type { LoaderSummary } from '#shared/pipeline/loader.ts';
+import { emptyFeedLoadSummary, type LoaderSummary } from '#shared/pipeline/loader/summary.ts';
 
 const RUN: LoaderSummary = {
   runId: 'load-1',
   feeds: [
     {
-      feed: 'events',
+      ...emptyFeedLoadSummary('events'),
       rowsLoaded: 10,
       duplicatesSkipped: 1,
-      quarantined: 0,
       batchesLoaded: 1,
-      batchesAlreadyLoaded: 0,
-      batchesFailed: 0,
       batchesPending: 3,
-      failedBatchIds: [],
       loads: [
         { loadId: 'load-1-e1', statementId: 'stmt-1', batchIds: ['b-1'], rowsLoaded: 10, durationMs: 900 },
       ],

@@ -2,11 +2,11 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseLandingKey } from '#shared/pipeline/discover.ts';
+import { parseLandingKey } from '#shared/base/export-files.ts';
 import { MESSY_STRINGS } from '#shared/sample/events.ts';
 import { generateSample, writeEventStream } from '#shared/sample/generate.ts';
 import { Random } from '#shared/sample/random.ts';
-import { type TempStores, tempStores } from '../pipeline/batcher-support.ts';
+import { type TempStores, tempStores } from '../pipeline/batcher/support.ts';
 
 let temp: TempStores | undefined;
 afterEach(async () => {

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { REDSHIFT_COPY_FORMAT_OPTIONS } from '#shared/format/csv.ts';
+import type { Dialect } from '#shared/sql/dialect.ts';
 import { buildErasureStatements, ERASURE_IDS_TABLE, MERGE_HOPS, textLiteral } from '#shared/sql/erasure.ts';
 import { buildLoadStatements } from '#shared/sql/load.ts';
-import { type Dialect, MAX_TRANSACTION_STATEMENTS } from '#shared/warehouse/sql-runner.ts';
+import { MAX_TRANSACTION_STATEMENTS } from '#shared/warehouse/sql-runner.ts';
 
 const request = {
   erasureId: 'er-20260302t060000-1a2b3c4d',

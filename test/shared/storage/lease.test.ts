@@ -2,8 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Clock } from '#shared/pipeline/clock.ts';
-import { leaseKey } from '#shared/pipeline/layout.ts';
+import type { Clock } from '#shared/base/clock.ts';
+import { leaseKey } from '#shared/base/staging-keys.ts';
 import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
 import {
   acquireLease,

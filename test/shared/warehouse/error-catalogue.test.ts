@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { manifestKey } from '#shared/pipeline/layout.ts';
-import { runLoader } from '#shared/pipeline/loader.ts';
-import { attemptsKey, failureReportKey } from '#shared/pipeline/loader-state.ts';
+import { manifestKey } from '#shared/base/staging-keys.ts';
+import { runLoader } from '#shared/pipeline/loader/loader.ts';
+import { attemptsKey, failureReportKey } from '#shared/pipeline/loader/state.ts';
 import { countsAttempt, type FailureClass, failureClassOf } from '#shared/warehouse/failure-class.ts';
 import { warehouseErrorFromPg } from '#shared/warehouse/pg-errors.ts';
 import {
@@ -11,7 +11,7 @@ import {
 } from '#shared/warehouse/redshift-errors.ts';
 import type { SqlRunner } from '#shared/warehouse/sql-runner.ts';
 import { STATEMENT_RULES, statementRuleFor, UNRECOGNIZED_RULE } from '#shared/warehouse/statement-rules.ts';
-import { eventRow, settingsFor, stageBatch, tempStoreDir } from '#test/shared/pipeline/loader-fixtures.ts';
+import { eventRow, settingsFor, stageBatch, tempStoreDir } from '#test/shared/pipeline/loader/fixtures.ts';
 
 interface CatalogueRow {
   readonly id: string;

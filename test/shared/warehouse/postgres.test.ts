@@ -5,13 +5,12 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { freePort } from '#cli/embedded-postgres.ts';
-import { ConfigError } from '#shared/config/validate.ts';
+import { freePort } from '#cli/local/embedded-postgres.ts';
 import { encodeCsvRow, REDSHIFT_COPY_FORMAT_OPTIONS } from '#shared/format/csv.ts';
 import type { CopyManifest } from '#shared/format/manifest.ts';
 import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
-import { sqlRunnerFromUrl, warehouseErrorFromStatement } from '#shared/warehouse/index.ts';
 import { PostgresRunner } from '#shared/warehouse/postgres.ts';
+import { warehouseErrorFromStatement } from '#shared/warehouse/redshift-errors.ts';
 import { PermanentWarehouseError, RetryableWarehouseError } from '#shared/warehouse/sql-runner.ts';
 import { createTestDatabase } from '#test/support/postgres.ts';
 
@@ -569,31 +568,5 @@ describe('PostgresRunner.query', () => {
     const error = await failureOf(runner.query('SELECT * FROM amplitude.export_loads'));
     expect(error).toBeInstanceOf(PermanentWarehouseError);
     expect(error.message).toMatch(/^Query failed in PostgreSQL \[SQLSTATE 42P01\]/);
-  });
-});
-
-describe('sqlRunnerFromUrl', () => {
-  it('builds a PostgreSQL runner for postgres:// and postgresql:// URLs', async () => {
-    for (const url of [db.url, db.url.replace(/^postgres:/, 'postgresql:')]) {
-      const made = sqlRunnerFromUrl(url, store);
-      try {
-        expect(made).toBeInstanceOf(PostgresRunner);
-        expect(made.dialect).toBe('postgres');
-        expect(await made.query('SELECT 2 AS two')).toEqual([{ two: 2 }]);
-      } finally {
-        await made.close();
-      }
-    }
-  });
-
-  it('refuses other URLs with a config error that does not echo the URL', () => {
-    expect(() => sqlRunnerFromUrl('mysql://user:hunter2@h/db', store)).toThrow(ConfigError);
-    expect(() => sqlRunnerFromUrl('mysql://user:hunter2@h/db', store)).toThrow(/"mysql".*postgres:\/\//);
-    expect(() => sqlRunnerFromUrl('not a url hunter2', store)).toThrow(/not a valid URL/);
-    try {
-      sqlRunnerFromUrl('mysql://user:hunter2@h/db', store);
-    } catch (error) {
-      expect((error as Error).message).not.toContain('hunter2');
-    }
   });
 });

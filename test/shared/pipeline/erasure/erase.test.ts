@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '#shared/config/validate.ts';
 import { eraseFromWarehouse, validateErasureInput } from '#shared/pipeline/erasure/erase.ts';
-import { runLoader } from '#shared/pipeline/loader.ts';
+import { runLoader } from '#shared/pipeline/loader/loader.ts';
 import { createTestDatabase } from '#test/support/postgres.ts';
 import {
   eventRow,
@@ -12,7 +12,7 @@ import {
   PROJECT_ID,
   selectRows,
   stageBatch,
-} from '../loader-fixtures.ts';
+} from '../loader/fixtures.ts';
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 const cleanups: Array<() => Promise<void>> = [];

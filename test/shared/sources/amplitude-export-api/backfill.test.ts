@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BackfillInputError } from '#shared/base/hours.ts';
 import { pipelineSettingsFrom } from '#shared/config/pipeline.ts';
-import { type BackfillChunk, chunksOf, parseBackfillRequest } from '#shared/pipeline/backfill-plan.ts';
-import { prepareChunk } from '#shared/pipeline/backfill-prepare.ts';
-import { BackfillInputError } from '#shared/pipeline/backfill-range.ts';
+import { type BackfillChunk, chunksOf, parseBackfillRequest } from '#shared/pipeline/backfill/plan.ts';
+import { prepareChunk } from '#shared/pipeline/backfill/prepare.ts';
 import { generateSample } from '#shared/sample/generate.ts';
 import {
   ExportApiNotConfiguredError,

@@ -3,7 +3,7 @@ import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client }
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pipelineSettingsFrom } from '#shared/config/pipeline.ts';
-import { discoverRange } from '#shared/pipeline/discover.ts';
+import { discoverRange } from '#shared/pipeline/batcher/discover.ts';
 import { ExportApiError, ExportApiPullError } from '#shared/sources/amplitude-export-api/errors.ts';
 import { pullHours, pullRanges } from '#shared/sources/amplitude-export-api/pull.ts';
 import { S3ObjectStore } from '#shared/storage/s3-store.ts';

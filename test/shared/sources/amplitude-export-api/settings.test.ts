@@ -1,8 +1,7 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '#shared/config/validate.ts';
-import { parseHour, runsOf, splitBySize } from '#shared/sources/amplitude-export-api/hours.ts';
-import { EXPORT_API_METRICS, liveMetricValues } from '#shared/sources/amplitude-export-api/metrics.ts';
+import { EXPORT_API_METRICS, liveMetricValues } from '#shared/observability/export-api-metrics.ts';
 import { classifyEntry, landingKeyOf } from '#shared/sources/amplitude-export-api/names.ts';
 import { exportApiClientFrom, livePullSettingsFrom } from '#shared/sources/amplitude-export-api/settings.ts';
 import { hourIndex } from './fake-export-api.ts';
@@ -73,7 +72,7 @@ describe('exportApiClientFrom', () => {
   });
 });
 
-describe('names and hours', () => {
+describe('names', () => {
   it("reads the zip's entry names and gives the S3-export landing key", () => {
     const entry = classifyEntry('187520/187520_2024-05-01_7#12.json.gz');
     expect(entry).toEqual({
@@ -88,27 +87,6 @@ describe('names and hours', () => {
     expect(classifyEntry('999/187520_2024-05-01_7#0.json.gz').kind).toBe('unknown');
     expect(classifyEntry('187520/187520_2024-02-30_7#0.json.gz').kind).toBe('unknown');
     expect(classifyEntry('187520/187520_2024-05-01_24#0.json.gz').kind).toBe('unknown');
-  });
-
-  it('reads hours in the forms people and the API write them', () => {
-    expect(parseHour('2024-05-01T07')).toBe(hourIndex('2024-05-01T07'));
-    expect(parseHour('20240501T07')).toBe(hourIndex('2024-05-01T07'));
-    expect(parseHour('2024-05-01', 'end')).toBe(hourIndex('2024-05-01T23'));
-    expect(parseHour('2024-02-30')).toBeUndefined();
-  });
-
-  it('cuts hours into requests', () => {
-    expect(splitBySize({ first: 0, last: 9 }, 4)).toEqual([
-      { first: 0, last: 3 },
-      { first: 4, last: 7 },
-      { first: 8, last: 9 },
-    ]);
-    expect(runsOf([1, 2, 3, 5, 6, 9], 2)).toEqual([
-      { first: 1, last: 2 },
-      { first: 3, last: 3 },
-      { first: 5, last: 6 },
-      { first: 9, last: 9 },
-    ]);
   });
 });
 

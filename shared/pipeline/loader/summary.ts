@@ -1,0 +1,82 @@
+import type { Feed } from '../../schema/columns.ts';
+import type { FailureKind } from './errors.ts';
+
+/** What a loader run reports: per feed, per load transaction, and every failure. */
+
+/** One committed load transaction. */
+export interface LoadRecord {
+  readonly loadId: string;
+  readonly statementId: string;
+  readonly batchIds: readonly string[];
+  readonly rowsLoaded: number;
+  /** From submitting the transaction to reading back its ledger rows. */
+  readonly durationMs: number;
+}
+
+export type LoaderErrorKind = FailureKind | 'manifest';
+
+/** A failure, described without any row data. */
+export interface LoaderError {
+  readonly feed: Feed;
+  readonly batchIds: readonly string[];
+  readonly loadId?: string;
+  readonly kind: LoaderErrorKind;
+  readonly name: string;
+  readonly code?: string;
+  readonly message: string;
+}
+
+export interface FeedLoadSummary {
+  readonly feed: Feed;
+  rowsLoaded: number;
+  /** Lines dropped as duplicates: inside their batch, across batches, and against the table. */
+  duplicatesSkipped: number;
+  quarantined: number;
+  batchesLoaded: number;
+  /** Found in the ledger already (a replay, or a crash after commit): moved without a COPY. */
+  batchesAlreadyLoaded: number;
+  /** Moved to manifests/failed/ by this run. */
+  batchesFailed: number;
+  /** Left in manifests/pending/ after this run. */
+  batchesPending: number;
+  /** Now minus the newest upload time among this feed's batches loaded by this run. */
+  freshnessSeconds?: number;
+  readonly failedBatchIds: string[];
+  readonly loads: LoadRecord[];
+}
+
+export type StopReason = 'retryable-error' | 'systemic-error' | 'budget' | 'lease-lost';
+
+export interface LoaderSummary {
+  readonly runId: string;
+  /** Set when another loader holds the lease: this run did nothing (not an error). */
+  readonly skipped?: { readonly reason: 'lease-held'; readonly heldBy: string; readonly expiresAt: string };
+  readonly feeds: readonly FeedLoadSummary[];
+  readonly errors: readonly LoaderError[];
+  /** Why the run stopped before it went through every pending batch. */
+  readonly stoppedEarly?: StopReason;
+  /**
+   * True when a person must act: a batch was moved to failed/, or a setup problem
+   * (privileges, missing tables, credentials) stopped the run. Retryable errors are not.
+   */
+  readonly needsAttention: boolean;
+  /** Now minus the newest upload time among the batches this run loaded. */
+  readonly freshnessSeconds?: number;
+  readonly durationMs: number;
+}
+
+/** A feed's figures before anything is loaded. */
+export function emptyFeedLoadSummary(feed: Feed): FeedLoadSummary {
+  return {
+    feed,
+    rowsLoaded: 0,
+    duplicatesSkipped: 0,
+    quarantined: 0,
+    batchesLoaded: 0,
+    batchesAlreadyLoaded: 0,
+    batchesFailed: 0,
+    batchesPending: 0,
+    failedBatchIds: [],
+    loads: [],
+  };
+}
