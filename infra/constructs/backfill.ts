@@ -1,9 +1,8 @@
-import { Aws, Duration } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
-import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { STEPFUNCTIONS_USE_DISTRIBUTED_MAP_RESULT_WRITER_V2 } from 'aws-cdk-lib/cx-api';
@@ -11,15 +10,15 @@ import { Construct } from 'constructs';
 import { BACKFILL_PREFIXES, PREFIXES } from '#shared/base/staging-keys.ts';
 import { ENV } from '#shared/config/pipeline.ts';
 import { SERVICES } from '#shared/observability/metric-names.ts';
-import { patternGlob, STATEMENT_RULES } from '#shared/warehouse/statement-rules.ts';
 import { acknowledge, acknowledgeWildcardResource } from '../nag.ts';
+import { ChunkSteps, retryLambdaErrors } from './backfill-chunk.ts';
 import { BACKFILL_STATES } from './backfill-states.ts';
 import { EXPORT_API_EPHEMERAL_STORAGE, type ExportApiAccess, useExportApi } from './export-api.ts';
 import type { ExportSettings } from './pipeline.ts';
 import { handlerEntry, PipelineFunction, type PipelineFunctionProps } from './pipeline-function.ts';
-import type { RedshiftWarehouse } from './redshift-warehouse.ts';
+import type { WarehouseAccess } from './redshift-warehouse.ts';
 
-export interface BackfillProps {
+export interface BackfillProps extends WarehouseAccess {
   /** What is exported: project, org, feeds, schema and the landing prefix. */
   readonly settings: ExportSettings;
   /**
@@ -31,12 +30,6 @@ export interface BackfillProps {
   readonly stagingBucket: s3.IBucket;
   /** Key of the staging bucket (and of the secret, when the stack created it). */
   readonly key: kms.IKey;
-  /** Secret with the Redshift credentials the Data API uses. */
-  readonly secret: secretsmanager.ISecret;
-  /** Role Redshift assumes for COPY (named in the COPY statement). */
-  readonly copyRole: iam.IRole;
-  /** The cluster or workgroup and database the loads run on. */
-  readonly warehouse: RedshiftWarehouse;
   /**
    * Chunks loading at the same time. Loads into one table serialize on the ledger lock in
    * Redshift, so more than a few only adds waiting statements.
@@ -45,6 +38,12 @@ export interface BackfillProps {
   readonly maxConcurrency?: number;
   /** Time between two DescribeStatement calls while a load runs. @default Duration.seconds(15) */
   readonly pollInterval?: Duration;
+  /**
+   * Longest a chunk waits for its load transaction; then the chunk fails with LoadWaitExceeded
+   * (the transaction may still commit; running the range again adds nothing twice).
+   * @default Duration.hours(2)
+   */
+  readonly maxLoadWait?: Duration;
   /**
    * Load attempts of one chunk whose transaction lost a serialization conflict (or a
    * deadlock) to a concurrent load. Other SQL errors fail the chunk at the first attempt.
@@ -62,21 +61,6 @@ export interface BackfillProps {
    */
   readonly exportApi?: ExportApiAccess;
 }
-
-const LAMBDA_SERVICE_ERRORS = [
-  'Lambda.ServiceException',
-  'Lambda.AWSLambdaException',
-  'Lambda.SdkClientException',
-  'Lambda.TooManyRequestsException',
-];
-
-// Step Functions names SDK integration errors `<Service>.<Exception>`.
-const DATA_API_BUSY_ERRORS = [
-  'RedshiftData.ThrottlingException',
-  'RedshiftData.ActiveStatementsExceededException',
-  'RedshiftData.ActiveSessionsExceededException',
-  'RedshiftData.InternalServerException',
-];
 
 /**
  * The backfill: a Step Functions state machine (JSONPath) that loads a range of hours of the
@@ -152,8 +136,14 @@ export class Backfill extends Construct {
       withSettings(fn, props.settings).useKey(props.key);
     }
 
+    // Step Functions delivers logs as vended logs; below /aws/vendedlogs/ CloudWatch Logs needs
+    // no resource policy per log group, whose account-wide size limit (5,120 characters) other
+    // state machines would otherwise fill (https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html).
+    // A fixed name must not survive the stack, or the next deploy of it could not create it.
     this.logGroup = new logs.LogGroup(this, 'Logs', {
+      logGroupName: `/aws/vendedlogs/states/${Stack.of(this).stackName}-backfill`,
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
     });
     const role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('states.amazonaws.com'),
@@ -234,8 +224,13 @@ export class Backfill extends Construct {
     }
     acknowledgeWildcardResource(
       role,
-      `arn:${Aws.PARTITION}:s3:::${props.stagingBucket.bucketName}/*`,
-      'The Distributed Map reads its chunk list (ItemReader) and writes its results (ResultWriter) at keys that differ per execution and map run; the CDK grant covers the staging bucket only.',
+      props.stagingBucket.arnForObjects(`${BACKFILL_PREFIXES.runs}*`),
+      'The Distributed Map reads the chunk list of an execution (ItemReader), whose key holds the execution name; only below backfill/runs/.',
+    );
+    acknowledgeWildcardResource(
+      role,
+      props.stagingBucket.arnForObjects(`${BACKFILL_PREFIXES.mapResults}/*`),
+      'The Distributed Map writes its results (ResultWriter) at keys that differ per map run; only below backfill/map-results/.',
     );
     // CDK adds this policy for the Distributed Map's child executions.
     const distributedMap = this.stateMachine.node.findChild('DistributedMapPolicy') as iam.Policy;
@@ -279,7 +274,7 @@ export class Backfill extends Construct {
     plan.addCatch(invalidInput, { errors: ['BackfillInputError'], resultPath: '$.inputError' });
 
     const chunks = new sfn.DistributedMap(this, S.chunks, {
-      itemReader: new sfn.S3JsonItemReader({
+      itemReader: new ChunkListReader({
         bucket: props.stagingBucket,
         key: sfn.JsonPath.stringAt('$.plan.chunksKey'),
       }),
@@ -289,14 +284,23 @@ export class Backfill extends Construct {
       toleratedFailurePercentage: 100,
       mapExecutionType: sfn.StateMachineType.STANDARD,
       label: 'BackfillChunks',
-      resultWriterV2: new sfn.ResultWriterV2({
+      resultWriterV2: new MapResultsWriter({
         bucket: props.stagingBucket,
         prefix: BACKFILL_PREFIXES.mapResults,
       }),
       resultSelector: { manifestKey: sfn.JsonPath.stringAt('$.ResultWriterDetails.Key') },
       resultPath: '$.results',
     });
-    chunks.itemProcessor(this.chunkSteps(props, maxLoadAttempts));
+    chunks.itemProcessor(
+      new ChunkSteps(this, 'Chunk', {
+        prepareFunction: this.prepareFunction.function,
+        secret: props.secret,
+        warehouse: props.warehouse,
+        maxLoadAttempts,
+        pollInterval: props.pollInterval ?? Duration.seconds(15),
+        maxLoadWait: props.maxLoadWait ?? Duration.hours(2),
+      }),
+    );
 
     const summarize = new tasks.LambdaInvoke(this, S.summarize, {
       lambdaFunction: this.summarizeFunction.function,
@@ -332,215 +336,35 @@ export class Backfill extends Construct {
 
     return plan.next(chunks).next(summarize).next(verdict);
   }
-
-  /** One chunk: prepare -> (load -> wait -> describe)* -> outcome. Every path ends in an outcome. */
-  private chunkSteps(props: BackfillProps, maxLoadAttempts: number): sfn.IChainable {
-    const S = BACKFILL_STATES;
-    const chunkFields = {
-      chunkId: sfn.JsonPath.stringAt('$.chunk.chunkId'),
-      feed: sfn.JsonPath.stringAt('$.chunk.feed'),
-      startHour: sfn.JsonPath.stringAt('$.chunk.startHour'),
-      endHour: sfn.JsonPath.stringAt('$.chunk.endHour'),
-      attempts: sfn.JsonPath.numberAt('$.attempt'),
-    };
-    const preparedFields = {
-      files: sfn.JsonPath.numberAt('$.prepared.files'),
-      batchIds: sfn.JsonPath.listAt('$.prepared.batchIds'),
-      loadId: sfn.JsonPath.stringAt('$.prepared.loadId'),
-      rowsStaged: sfn.JsonPath.numberAt('$.prepared.rowsStaged'),
-    };
-
-    const chunkFailed = new sfn.Pass(this, S.chunkFailed, {
-      parameters: {
-        ...chunkFields,
-        status: 'failed',
-        error: sfn.JsonPath.stringAt('$.failure.Error'),
-        cause: sfn.JsonPath.stringAt('$.failure.Cause'),
-      },
-    });
-    const catchAll = { errors: [sfn.Errors.ALL], resultPath: '$.failure' };
-
-    const start = new sfn.Pass(this, S.startChunk, {
-      parameters: { chunk: sfn.JsonPath.objectAt('$'), attempt: 1 },
-    });
-
-    const prepare = new tasks.LambdaInvoke(this, S.prepare, {
-      lambdaFunction: this.prepareFunction.function,
-      payloadResponseOnly: true,
-      retryOnServiceExceptions: false,
-      payload: sfn.TaskInput.fromObject({
-        chunk: sfn.JsonPath.objectAt('$.chunk'),
-        attempt: sfn.JsonPath.numberAt('$.attempt'),
-      }),
-      resultPath: '$.prepared',
-      taskTimeout: sfn.Timeout.duration(Duration.minutes(16)),
-    });
-    retryLambdaErrors(prepare);
-    prepare.addCatch(chunkFailed, catchAll);
-
-    const endpoint = props.warehouse.endpoint;
-    const load = new sfn.CustomState(this, S.load, {
-      stateJson: {
-        Type: 'Task',
-        Comment: "Starts the chunk's load transaction (the live loader's statements) through the Data API.",
-        Resource: `arn:${Aws.PARTITION}:states:::aws-sdk:redshiftdata:batchExecuteStatement`,
-        Parameters: {
-          'Sqls.$': '$.prepared.statements',
-          Database: props.warehouse.database,
-          SecretArn: props.secret.secretArn,
-          ...(endpoint.kind === 'cluster'
-            ? { ClusterIdentifier: endpoint.clusterIdentifier }
-            : { WorkgroupName: endpoint.workgroupName }),
-          // One token per load attempt: a retried call does not start a second transaction.
-          'ClientToken.$': '$.prepared.loadId',
-          StatementName: 'amplitude-export-backfill',
-        },
-        ResultSelector: { 'Id.$': '$.Id' },
-        ResultPath: '$.load',
-      },
-    });
-    load.addRetry({
-      errors: DATA_API_BUSY_ERRORS,
-      interval: Duration.seconds(5),
-      backoffRate: 2,
-      maxAttempts: 8,
-      maxDelay: Duration.minutes(2),
-      jitterStrategy: sfn.JitterType.FULL,
-    });
-    load.addCatch(chunkFailed, catchAll);
-
-    const wait = new sfn.Wait(this, S.waitForLoad, {
-      time: sfn.WaitTime.duration(props.pollInterval ?? Duration.seconds(15)),
-    });
-    const describe = this.describeStatement(S.describeLoad, { 'Status.$': '$.Status' }, '$.statement');
-    describe.addCatch(chunkFailed, catchAll);
-    const readError = this.describeStatement(S.readLoadError, { 'Error.$': '$.Error' }, '$.loadError');
-    readError.addCatch(chunkFailed, catchAll);
-
-    const loaded = new sfn.Pass(this, S.chunkLoaded, {
-      parameters: {
-        ...chunkFields,
-        ...preparedFields,
-        status: 'loaded',
-        statementId: sfn.JsonPath.stringAt('$.load.Id'),
-      },
-    });
-    const empty = new sfn.Pass(this, S.chunkEmpty, {
-      parameters: { ...chunkFields, status: 'empty', files: 0, batchIds: [] },
-    });
-    const loadFailed = new sfn.Pass(this, S.loadFailed, {
-      parameters: {
-        ...chunkFields,
-        ...preparedFields,
-        status: 'failed',
-        statementId: sfn.JsonPath.stringAt('$.load.Id'),
-        error: 'LoadFailed',
-        cause: sfn.JsonPath.stringAt('$.loadError.Error'),
-      },
-    });
-    const aborted = new sfn.Pass(this, S.loadAborted, {
-      parameters: {
-        ...chunkFields,
-        ...preparedFields,
-        status: 'failed',
-        statementId: sfn.JsonPath.stringAt('$.load.Id'),
-        error: 'LoadAborted',
-        cause: 'The load transaction was cancelled in Redshift (ABORTED); nothing of it was committed.',
-      },
-    });
-    const nextAttempt = new sfn.Pass(this, S.nextAttempt, {
-      parameters: {
-        chunk: sfn.JsonPath.objectAt('$.chunk'),
-        attempt: sfn.JsonPath.mathAdd(sfn.JsonPath.numberAt('$.attempt'), 1),
-        backoffSeconds: sfn.JsonPath.mathRandom(15, 90),
-      },
-    });
-    const backOff = new sfn.Wait(this, S.backOff, { time: sfn.WaitTime.secondsPath('$.backoffSeconds') });
-    nextAttempt.next(backOff).next(prepare);
-
-    readError.next(loadErrorChoice(this, S.retryLoad, maxLoadAttempts, nextAttempt, loadFailed));
-
-    // An aborted load (cancelled in Redshift) is transient for the live loader too.
-    const retryAborted = new sfn.Choice(this, S.retryAborted)
-      .when(sfn.Condition.numberLessThan('$.attempt', maxLoadAttempts), nextAttempt)
-      .otherwise(aborted);
-
-    const status = new sfn.Choice(this, S.loadStatus)
-      .when(sfn.Condition.stringEquals('$.statement.Status', 'FINISHED'), loaded)
-      .when(sfn.Condition.stringEquals('$.statement.Status', 'FAILED'), readError)
-      .when(sfn.Condition.stringEquals('$.statement.Status', 'ABORTED'), retryAborted)
-      .otherwise(wait);
-
-    return start
-      .next(prepare)
-      .next(
-        new sfn.Choice(this, S.anythingToLoad)
-          .when(sfn.Condition.booleanEquals('$.prepared.empty', true), empty)
-          .otherwise(load.next(wait).next(describe).next(status)),
-      );
-  }
-
-  private describeStatement(
-    id: string,
-    resultSelector: Record<string, string>,
-    resultPath: string,
-  ): sfn.CustomState {
-    const state = new sfn.CustomState(this, id, {
-      stateJson: {
-        Type: 'Task',
-        Resource: `arn:${Aws.PARTITION}:states:::aws-sdk:redshiftdata:describeStatement`,
-        Parameters: { 'Id.$': '$.load.Id' },
-        ResultSelector: resultSelector,
-        ResultPath: resultPath,
-      },
-    });
-    state.addRetry({
-      errors: DATA_API_BUSY_ERRORS,
-      interval: Duration.seconds(2),
-      backoffRate: 2,
-      maxAttempts: 6,
-      maxDelay: Duration.seconds(60),
-      jitterStrategy: sfn.JitterType.FULL,
-    });
-    return state;
-  }
 }
 
 /**
- * What to do with a FAILED load, decided by the same rules, in the same order, as the live
- * loader (`STATEMENT_RULES`): a transient error is loaded again while attempts are left;
- * anything else ends the chunk as failed, as does a transient one without attempts left. A
- * text no rule knows is transient (the safe default).
+ * The chunk list reader, granted GetObject on the chunk lists only (`backfill/runs/`), not on the
+ * whole bucket as CDK's reader is (its key is a JSONPath, so CDK cannot name it): the state
+ * machine's role must not reach the exactly-once records (`state/`, `manifests/`).
  */
-function loadErrorChoice(
-  scope: Construct,
-  id: string,
-  maxLoadAttempts: number,
-  retry: sfn.IChainable,
-  fail: sfn.IChainable,
-): sfn.Choice {
-  const attemptsLeft = sfn.Condition.numberLessThan('$.attempt', maxLoadAttempts);
-  const choice = new sfn.Choice(scope, id);
-  for (const rule of STATEMENT_RULES) {
-    const matches = rule.patterns.map((pattern) =>
-      sfn.Condition.stringMatches('$.loadError.Error', patternGlob(pattern)),
-    );
-    const matched = matches.length === 1 ? matches[0]! : sfn.Condition.or(...matches);
-    if (rule.failureClass === 'transient') choice.when(sfn.Condition.and(matched, attemptsLeft), retry);
-    choice.when(matched, fail);
+class ChunkListReader extends sfn.S3JsonItemReader {
+  override providePolicyStatements(): iam.PolicyStatement[] {
+    return [
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [this.bucket.arnForObjects(`${BACKFILL_PREFIXES.runs}*`)],
+      }),
+    ];
   }
-  return choice.when(attemptsLeft, retry).otherwise(fail);
 }
 
-function retryLambdaErrors(task: tasks.LambdaInvoke): void {
-  task.addRetry({
-    errors: LAMBDA_SERVICE_ERRORS,
-    interval: Duration.seconds(2),
-    backoffRate: 2,
-    maxAttempts: 6,
-    maxDelay: Duration.seconds(60),
-    jitterStrategy: sfn.JitterType.FULL,
-  });
+/** The map results writer, granted writing below its prefix only (`backfill/map-results`). */
+class MapResultsWriter extends sfn.ResultWriterV2 {
+  override providePolicyStatements(): iam.PolicyStatement[] {
+    if (!this.bucket) throw new Error('MapResultsWriter needs a bucket.');
+    return [
+      new iam.PolicyStatement({
+        actions: ['s3:PutObject', 's3:GetObject', 's3:ListMultipartUploadParts', 's3:AbortMultipartUpload'],
+        resources: [this.bucket.arnForObjects(`${BACKFILL_PREFIXES.mapResults}/*`)],
+      }),
+    ];
+  }
 }
 
 function withSettings(fn: PipelineFunction, settings: ExportSettings): PipelineFunction {

@@ -10,7 +10,7 @@ import { ENV } from '#shared/config/pipeline.ts';
 import { SERVICES } from '#shared/observability/metric-names.ts';
 import type { ExportApiRegion } from '#shared/sources/amplitude-export-api/client.ts';
 import { EXPORT_API_ENV } from '#shared/sources/amplitude-export-api/settings.ts';
-import { schedule } from './pipeline.ts';
+import { schedule, scheduledFunction } from './pipeline.ts';
 import { handlerEntry, PipelineFunction } from './pipeline-function.ts';
 
 /**
@@ -83,13 +83,10 @@ export class ExportApi extends Construct {
         "Pulls due hours from Amplitude's Export API into the landing bucket, named like the S3 export",
       // gunzip checks run on libuv's thread pool: 2048 MB gives two vCPUs.
       memorySize: 2048,
-      timeout: Duration.minutes(15),
       ephemeralStorageSize: EXPORT_API_EPHEMERAL_STORAGE,
       reservedConcurrentExecutions: 1,
-      onFailure: props.onFailure,
-      // The next scheduled run retries the same hours, so a retry would only queue behind it.
-      retryAttempts: 0,
-      maxEventAge: this.interval,
+      // The next scheduled run retries the same hours; the run ends before it.
+      ...scheduledFunction(this.interval, 'exportApiPull', props.onFailure),
     });
     useExportApi(this.pull, props)
       .setEnv(ENV.projectId, props.projectId)

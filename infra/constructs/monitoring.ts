@@ -1,4 +1,4 @@
-import { Duration, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -82,7 +82,30 @@ export class Monitoring extends Construct {
       masterKey: props.key,
       enforceSSL: true,
     });
-    // CloudWatch alarms publish to the encrypted topic, which needs the key.
+    // A topic policy replaces SNS's default one, so CloudWatch needs its own Allow: alarms of
+    // this account and region only (confused deputy). Without it every alarm action fails with
+    // "not authorized to perform: SNS:Publish ... because no resource-based policy allows".
+    this.topic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchAlarmsPublish',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.topic.topicArn],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': Stack.of(this).account },
+          ArnLike: {
+            'aws:SourceArn': Stack.of(this).formatArn({
+              service: 'cloudwatch',
+              resource: 'alarm',
+              resourceName: '*',
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          },
+        },
+      }),
+    );
+    // CloudWatch alarms publish to the encrypted topic, which needs the key
+    // (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services).
     props.key.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'CloudWatchAlarmsPublish',
@@ -258,9 +281,11 @@ export class Monitoring extends Construct {
           threshold: maxGapAge,
           comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
           evaluationPeriods: 2,
-          // No figure means the pull did not run (schedule disabled, function gone): that is a gap too.
-          treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-          description: `An hour has been missing from the Export API pull for more than ${maxGapAge / 3600} hours, or the pull stopped reporting. Its log lists the failed hours; check https://status.amplitude.com and the pull's errors.`,
+          // Missing data keeps the alarm's state: right after a deploy, before the first pull
+          // reports, it stays INSUFFICIENT_DATA instead of breaching on hours before the stack
+          // existed. A pull that fails shows in ExportApiErrors, one that cannot run in DeadLetters.
+          treatMissingData: cloudwatch.TreatMissingData.MISSING,
+          description: `An hour has been missing from the Export API pull for more than ${maxGapAge / 3600} hours. Its log lists the failed hours; check https://status.amplitude.com and the pull's errors.`,
         },
       ),
       exportApiAbandonedHours: this.alarm(

@@ -196,6 +196,21 @@ export class PipelineFunction extends Construct {
     return this.setEnv(envName, bucket.bucketName);
   }
 
+  /**
+   * Like `readWriteBucket` without deleting: for objects the function writes once and another
+   * function (or a lifecycle rule) removes, such as pending manifests and quarantine records.
+   */
+  writeBucket(envName: string, bucket: s3.IBucket, prefixes: readonly string[]): this {
+    this.grantObjects(
+      bucket,
+      prefixes,
+      ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'],
+      `write ${envName} objects`,
+    );
+    if (bucket.encryptionKey) this.useKey(bucket.encryptionKey);
+    return this.setEnv(envName, bucket.bucketName);
+  }
+
   private grantObjects(
     bucket: s3.IBucket,
     prefixes: readonly string[],

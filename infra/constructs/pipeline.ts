@@ -1,4 +1,4 @@
-import { CustomResource, Duration, Stack } from 'aws-cdk-lib';
+import { ArnFormat, CustomResource, Duration, Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -6,17 +6,17 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
-import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as cr from 'aws-cdk-lib/custom-resources';
-import { Construct } from 'constructs';
+import { Construct, type IConstruct } from 'constructs';
 import { PREFIXES } from '#shared/base/staging-keys.ts';
 import { ENV } from '#shared/config/pipeline.ts';
+import { maxEventAgeSeconds, type ScheduledFunction, scheduledRun } from '#shared/config/scheduled-run.ts';
 import { SERVICES } from '#shared/observability/metric-names.ts';
 import type { Feed } from '#shared/schema/columns.ts';
 import { acknowledge, acknowledgeWildcardResource } from '../nag.ts';
-import { handlerEntry, PipelineFunction } from './pipeline-function.ts';
-import type { RedshiftWarehouse } from './redshift-warehouse.ts';
+import { handlerEntry, PipelineFunction, type PipelineFunctionProps } from './pipeline-function.ts';
+import type { WarehouseAccess } from './redshift-warehouse.ts';
 
 /** What the Lambdas are told about the export (the same for all of them). */
 export interface ExportSettings {
@@ -30,7 +30,7 @@ export interface ExportSettings {
   readonly landingPrefix: string;
 }
 
-export interface PipelineProps {
+export interface PipelineProps extends WarehouseAccess {
   readonly settings: ExportSettings;
   /** Bucket Amplitude's S3 export writes to; read-only for the pipeline. */
   readonly landingBucket: s3.IBucket;
@@ -38,19 +38,15 @@ export interface PipelineProps {
   readonly stagingBucket: s3.IBucket;
   /** Key of the staging bucket; also encrypts the dead-letter queue. */
   readonly key: kms.IKey;
-  /** Secret with the Redshift credentials the Data API uses. */
-  readonly secret: secretsmanager.ISecret;
-  /** Role Redshift assumes for COPY (named in the COPY statement). */
-  readonly copyRole: iam.IRole;
-  /** The cluster or workgroup and database the Data API runs statements on. */
-  readonly warehouse: RedshiftWarehouse;
   /** @default Duration.minutes(5) */
   readonly batchInterval?: Duration;
   /** @default Duration.minutes(10) */
   readonly loadInterval?: Duration;
   /**
-   * Run the verify check as a custom resource during each deploy that changes its inputs, and
-   * fail the deploy when a check fails. Only useful with an existing secret.
+   * Run the verify check as a custom resource during each update that changes its inputs, and
+   * fail that update when a check fails. Never checks on the stack's first deploy (the COPY role
+   * is only created then and cannot be associated yet) or during a rollback. Only useful with
+   * an existing secret.
    * @default false
    */
   readonly verifyOnDeploy?: boolean;
@@ -101,32 +97,26 @@ export class Pipeline extends Construct {
       serviceName: SERVICES.batcher,
       description: 'Turns new Amplitude export files into staged, gzip CSV batches',
       memorySize: 2048,
-      timeout: Duration.minutes(10),
       reservedConcurrentExecutions: 1,
-      onFailure,
-      // The next scheduled run does the same work, so a retry would only queue behind it.
-      retryAttempts: 0,
-      maxEventAge: batchInterval,
+      ...scheduledFunction(batchInterval, 'batcher', onFailure),
     });
     withSettings(this.batcher, props.settings)
       .readBucket(ENV.landingBucket, props.landingBucket, props.settings.landingPrefix)
-      .readWriteBucket(ENV.stagingBucket, props.stagingBucket, [
-        PREFIXES.staging,
-        PREFIXES.pending,
-        PREFIXES.quarantine,
-        PREFIXES.state,
-      ]);
+      // Parts (leftovers of an interrupted attempt are deleted) and state (open batches, leases).
+      .readWriteBucket(ENV.stagingBucket, props.stagingBucket, [PREFIXES.staging, PREFIXES.state])
+      // Written once, never deleted by the batcher.
+      .writeBucket(ENV.stagingBucket, props.stagingBucket, [PREFIXES.pending, PREFIXES.quarantine])
+      // Recovering an open batch asks whether its manifest was already loaded or failed (HEAD).
+      .readBucket(ENV.stagingBucket, props.stagingBucket, PREFIXES.loaded)
+      .readBucket(ENV.stagingBucket, props.stagingBucket, PREFIXES.failed);
 
     this.loader = new PipelineFunction(this, 'Loader', {
       entry: handlerEntry('loader'),
       serviceName: SERVICES.loader,
       description: 'Loads pending batches into Redshift in one transaction per run, exactly once',
       memorySize: 512,
-      timeout: Duration.minutes(14),
       reservedConcurrentExecutions: 1,
-      onFailure,
-      retryAttempts: 0,
-      maxEventAge: loadInterval,
+      ...scheduledFunction(loadInterval, 'loader', onFailure),
     });
     withSettings(this.loader, props.settings)
       .readWriteBucket(ENV.stagingBucket, props.stagingBucket, [PREFIXES.manifests, PREFIXES.state])
@@ -149,14 +139,41 @@ export class Pipeline extends Construct {
     this.batchSchedule = schedule(this, 'BatchSchedule', this.batcher, batchInterval, this.deadLetterQueue);
     this.loadSchedule = schedule(this, 'LoadSchedule', this.loader, loadInterval, this.deadLetterQueue);
 
-    if (props.verifyOnDeploy) this.verifyOnDeploy(props);
+    if (props.verifyOnDeploy) this.verifyOnDeploy(props, [props.stagingBucket, props.key]);
   }
 
   /**
-   * Runs verify as a custom resource: CloudFormation fails the deploy with the failed checks
-   * and their fixes. Runs on create and whenever an input of the check changes.
+   * Runs verify as a custom resource: CloudFormation fails an update with the failed checks and
+   * their fixes. The function skips the check on the stack's first deploy and during a rollback
+   * (it reads the stack's status: `deployCheckDecision` in shared/verify/on-deploy.ts), and the
+   * resource waits for everything the check uses, so it never tests a half-made stack.
    */
-  private verifyOnDeploy(props: PipelineProps): void {
+  private verifyOnDeploy(props: PipelineProps, checked: readonly IConstruct[]): void {
+    const stack = Stack.of(this);
+    this.verify.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadOwnStackStatus',
+        actions: ['cloudformation:DescribeStacks'],
+        resources: [
+          stack.formatArn({
+            service: 'cloudformation',
+            resource: 'stack',
+            resourceName: `${stack.stackName}/*`,
+            arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+          }),
+        ],
+      }),
+    );
+    acknowledgeWildcardResource(
+      this.verify.role,
+      stack.formatArn({
+        service: 'cloudformation',
+        resource: 'stack',
+        resourceName: `${stack.stackName}/*`,
+        arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+      }),
+      "Reads this stack's own status (first deploy, rollback); the stack id ends in a UUID CloudFormation assigns, so the name is followed by *.",
+    );
     const logGroup = new logs.LogGroup(this, 'VerifyProviderLogs', {
       retention: logs.RetentionDays.ONE_MONTH,
     });
@@ -185,7 +202,7 @@ export class Pipeline extends Construct {
       `${this.verify.function.functionArn}:*`,
       'The framework may invoke any version of the verify function (and only that function).',
     );
-    new CustomResource(this, 'VerifyOnDeploy', {
+    const check = new CustomResource(this, 'VerifyOnDeploy', {
       serviceToken: provider.serviceToken,
       properties: {
         secretArn: props.secret.secretArn,
@@ -196,6 +213,11 @@ export class Pipeline extends Construct {
         feeds: props.settings.feeds.join(','),
       },
     });
+    // Every resource the check reads or uses, with its policies: the COPY role and its policy,
+    // the verify function's role and policy, the bucket and its policy, the key, the secret.
+    for (const construct of [this.verify, props.copyRole, props.secret, props.warehouse, ...checked]) {
+      check.node.addDependency(construct);
+    }
   }
 }
 
@@ -215,6 +237,26 @@ export class EncryptedQueueDestination implements lambda.IDestination {
     this.key.grant(fn, 'kms:Decrypt', 'kms:GenerateDataKey');
     return { destination: this.queue.queueArn };
   }
+}
+
+/**
+ * Timeout, retries, event age and failure destination of a function run every `interval`, as
+ * `scheduledRun` derives them: the run ends before the next tick, so the DLQ holds only real
+ * failures (see shared/config/scheduled-run.ts and the README's "Scheduling" section).
+ */
+export function scheduledFunction(
+  interval: Duration,
+  fn: ScheduledFunction,
+  onFailure: lambda.IDestination,
+): Pick<PipelineFunctionProps, 'timeout' | 'maxEventAge' | 'retryAttempts' | 'onFailure'> {
+  const run = scheduledRun(interval.toSeconds(), fn);
+  return {
+    timeout: Duration.seconds(run.timeoutSeconds),
+    maxEventAge: Duration.seconds(run.maxEventAgeSeconds),
+    // The next scheduled run does the same work, so a retry would only queue behind it.
+    retryAttempts: 0,
+    onFailure,
+  };
 }
 
 function withSettings(fn: PipelineFunction, settings: ExportSettings): PipelineFunction {
@@ -241,8 +283,8 @@ export function schedule(
       new targets.LambdaFunction(fn.function, {
         deadLetterQueue,
         retryAttempts: 2,
-        // A delivery older than one interval is superseded by the next scheduled event.
-        maxEventAge: interval,
+        // The same age as the function's own asynchronous queue (scheduledFunction).
+        maxEventAge: Duration.seconds(maxEventAgeSeconds(interval.toSeconds())),
       }),
     ],
   });

@@ -1,6 +1,7 @@
 import { Arn, ArnFormat, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import type { RedshiftEndpoint } from '#shared/config/redshift-host.ts';
@@ -11,6 +12,19 @@ const CALLER_USERID = ['$', '{aws:userid}'].join('');
 
 // The construct id of the one provider function CDK creates for every AwsCustomResource of a stack.
 const AWS_CUSTOM_RESOURCE_UUID = '679f53fa-c002-430c-b0da-5b7982bd2287';
+
+/**
+ * What a construct needs to run statements in the warehouse and COPY from staging: shared by
+ * `Pipeline` and `Backfill`, which load through the same Data API calls and the same role.
+ */
+export interface WarehouseAccess {
+  /** Secret with the Redshift credentials the Data API uses. */
+  readonly secret: secretsmanager.ISecret;
+  /** Role Redshift assumes for COPY (named in the COPY statement). */
+  readonly copyRole: iam.IRole;
+  /** The cluster or workgroup and database the Data API runs statements on. */
+  readonly warehouse: RedshiftWarehouse;
+}
 
 export interface RedshiftWarehouseProps {
   /** The cluster or workgroup, from `parseRedshiftHost`. */

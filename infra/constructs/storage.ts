@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -107,17 +107,28 @@ export class PipelineStorage extends Construct {
         : // The complete ARN (config validation requires it), so grants name exactly this secret.
           secretsmanager.Secret.fromSecretCompleteArn(this, 'RedshiftSecret', props.secretArn);
 
+    // Confused-deputy guard: Redshift may assume the role only for this account's cluster or
+    // namespace. AWS recommends aws:SourceAccount / aws:SourceArn in the trust policy of a role
+    // a service assumes (https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html);
+    // Redshift's guide documents no aws:SourceArn value for COPY's AssumeRole (its own example
+    // restricts by sts:ExternalId per database user:
+    // https://docs.aws.amazon.com/redshift/latest/mgmt/authorizing-redshift-service-database-users.html),
+    // so the account is the condition. verify's COPY check shows at once if Redshift refuses.
+    const sameAccount = { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } };
     this.copyRole = new iam.Role(this, 'CopyRole', {
-      assumedBy:
-        props.endpoint.kind === 'cluster'
-          ? new iam.ServicePrincipal('redshift.amazonaws.com')
-          : // Serverless namespaces need both principals in the trust policy.
-            new iam.CompositePrincipal(
-              new iam.ServicePrincipal('redshift.amazonaws.com'),
-              new iam.ServicePrincipal('redshift-serverless.amazonaws.com'),
-            ),
+      assumedBy: new iam.ServicePrincipal('redshift.amazonaws.com').withConditions(sameAccount),
       description: 'Assumed by Redshift COPY to read staged Amplitude parts and manifests',
     });
+    if (props.endpoint.kind === 'serverless') {
+      // Serverless namespaces need both principals in the trust policy.
+      this.copyRole.assumeRolePolicy?.addStatements(
+        new iam.PolicyStatement({
+          actions: ['sts:AssumeRole'],
+          principals: [new iam.ServicePrincipal('redshift-serverless.amazonaws.com')],
+          conditions: sameAccount,
+        }),
+      );
+    }
     // COPY reads parts and manifests; verify/ holds the test batch the verify check COPYs
     // through this same role. Nothing else of the bucket (quarantine, state) is readable.
     const copyPrefixes = [PREFIXES.staging, PREFIXES.manifests, PREFIXES.verify];

@@ -2,6 +2,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { systemClock } from '#shared/base/clock.ts';
 import { ENV, pipelineSettingsFrom } from '#shared/config/pipeline.ts';
+import { timeBudgetMs } from '#shared/config/scheduled-run.ts';
 import { requireString } from '#shared/config/validate.ts';
 import { runInvocation } from '#shared/observability/invocation.ts';
 import { SERVICES } from '#shared/observability/metric-names.ts';
@@ -10,10 +11,6 @@ import { recordBatcherRun } from '#shared/observability/run-metrics.ts';
 import { batcherRunSummary, logRunSummary } from '#shared/observability/run-summary.ts';
 import { type BatcherSummary, runBatcher } from '#shared/pipeline/batcher/batcher.ts';
 import { S3ObjectStore } from '#shared/storage/s3-store.ts';
-
-/** Time kept back from the Lambda timeout to finish the batch under way and log the summary. */
-export const BUDGET_MARGIN_MS = 90_000;
-const MIN_BUDGET_MS = 10_000;
 
 // Built once per container, so configuration errors fail the first invocation loudly.
 const observability = createObservability({ service: SERVICES.batcher });
@@ -32,7 +29,7 @@ const staging = new S3ObjectStore({
 export async function handler(_event: unknown, context: Context): Promise<BatcherSummary> {
   const runId = context.awsRequestId;
   return runInvocation(observability, context, { kind: 'batcher', correlation: { runId } }, async () => {
-    const budgetMs = Math.max(MIN_BUDGET_MS, context.getRemainingTimeInMillis() - BUDGET_MARGIN_MS);
+    const budgetMs = timeBudgetMs(context.getRemainingTimeInMillis(), 'batcher');
     const summary = await runBatcher({ landing, staging, settings, clock: systemClock, budgetMs, runId });
     recordBatcherRun(observability.metrics, summary);
     logRunSummary(observability.logger, batcherRunSummary(summary));

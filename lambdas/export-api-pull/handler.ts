@@ -3,6 +3,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Context } from 'aws-lambda';
 import { systemClock } from '#shared/base/clock.ts';
 import { ENV } from '#shared/config/pipeline.ts';
+import { timeBudgetMs } from '#shared/config/scheduled-run.ts';
 import { requireString } from '#shared/config/validate.ts';
 import { liveMetricValues } from '#shared/observability/export-api-metrics.ts';
 import { DIMENSIONS, SERVICES } from '#shared/observability/metric-names.ts';
@@ -10,13 +11,6 @@ import { createObservability, traceClient } from '#shared/observability/powertoo
 import { type LivePullSummary, runLivePull } from '#shared/sources/amplitude-export-api/live.ts';
 import { exportApiClientFrom, livePullSettingsFrom } from '#shared/sources/amplitude-export-api/settings.ts';
 import { S3ObjectStore } from '#shared/storage/s3-store.ts';
-
-/**
- * No request starts later than this before the Lambda timeout: one request (download, check,
- * write) must still fit, and the state record must be written after it.
- */
-export const BUDGET_MARGIN_MS = 5 * 60_000;
-const MIN_BUDGET_MS = 10_000;
 
 /**
  * Thrown after the summary is logged and the metrics are sent when no retry can help
@@ -51,7 +45,7 @@ const api = exportApiClientFrom(process.env, {
 /** Scheduled by EventBridge (hourly); the event carries nothing the pull needs. */
 export async function handler(_event: unknown, context: Context): Promise<LivePullSummary> {
   logger.addContext(context);
-  const budgetMs = Math.max(MIN_BUDGET_MS, context.getRemainingTimeInMillis() - BUDGET_MARGIN_MS);
+  const budgetMs = timeBudgetMs(context.getRemainingTimeInMillis(), 'exportApiPull');
   const summary = await runLivePull({
     api,
     landing,

@@ -3,6 +3,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { systemClock } from '#shared/base/clock.ts';
 import { ENV, pipelineSettingsFrom } from '#shared/config/pipeline.ts';
+import { timeBudgetMs } from '#shared/config/scheduled-run.ts';
 import { requireString } from '#shared/config/validate.ts';
 import { runInvocation } from '#shared/observability/invocation.ts';
 import { SERVICES } from '#shared/observability/metric-names.ts';
@@ -16,14 +17,6 @@ import type { LoaderSummary } from '#shared/pipeline/loader/summary.ts';
 import type { Feed } from '#shared/schema/columns.ts';
 import { S3ObjectStore } from '#shared/storage/s3-store.ts';
 import { redshiftDataRunnerFrom } from '#shared/warehouse/redshift-data-env.ts';
-
-/**
- * Time kept back from the Lambda timeout: no load transaction starts later than this before
- * the end. One that outlives the Lambda still commits in Redshift (the Data API runs it), and
- * the next run finds it in the ledger, so this only avoids wasted work.
- */
-export const BUDGET_MARGIN_MS = 5 * 60_000;
-const MIN_BUDGET_MS = 10_000;
 
 /**
  * Thrown after the summary is logged when a person must act (a batch moved to
@@ -52,7 +45,7 @@ const runner = redshiftDataRunnerFrom(
 /** Scheduled by EventBridge; the event carries nothing the loader needs. */
 export async function handler(_event: unknown, context: Context): Promise<LoaderSummary> {
   const summary = await runInvocation(observability, context, { kind: 'loader' }, async () => {
-    const budgetMs = Math.max(MIN_BUDGET_MS, context.getRemainingTimeInMillis() - BUDGET_MARGIN_MS);
+    const budgetMs = timeBudgetMs(context.getRemainingTimeInMillis(), 'loader');
     const result = await runLoader({ store, runner, settings, clock: systemClock, budgetMs });
     observability.logger.appendKeys({ runId: result.runId });
     const pending = await backlog(result);

@@ -1,3 +1,4 @@
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { RedshiftDataClient } from '@aws-sdk/client-redshift-data';
 import { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -10,6 +11,7 @@ import { SERVICES } from '#shared/observability/metric-names.ts';
 import { createObservability, traceClient } from '#shared/observability/powertools.ts';
 import { logRunSummary, verifyRunSummary } from '#shared/observability/run-summary.ts';
 import { S3ObjectStore } from '#shared/storage/s3-store.ts';
+import { deployCheckDecision, skippedReason } from '#shared/verify/on-deploy.ts';
 import { runVerify, type VerifyReport } from '#shared/verify/verify.ts';
 import { redshiftDataRunnerFrom } from '#shared/warehouse/redshift-data-env.ts';
 
@@ -30,6 +32,7 @@ const runner = redshiftDataRunnerFrom(
   'amplitude-export-verify',
 );
 const secrets = traceClient(observability, new SecretsManagerClient({}));
+const cloudformation = traceClient(observability, new CloudFormationClient({}));
 
 /**
  * Invoked by hand (any event: returns the report) or as a CloudFormation custom resource
@@ -40,7 +43,16 @@ export async function handler(
   context?: Context,
 ): Promise<VerifyReport | { PhysicalResourceId: string }> {
   const custom = isCustomResourceEvent(event) ? event : undefined;
-  if (custom?.RequestType === 'Delete') return { PhysicalResourceId: custom.PhysicalResourceId };
+  if (custom) {
+    const decision = deployCheckDecision(
+      custom.RequestType,
+      custom.RequestType === 'Delete' ? undefined : await stackStatus(custom.StackId),
+    );
+    if (decision !== 'check') {
+      observability.logger.info(skippedReason(decision), { decision });
+      return { PhysicalResourceId: physicalIdOf(custom) };
+    }
+  }
 
   const runId = context?.awsRequestId ?? `verify-${Date.now()}`;
   const report = await runInvocation(
@@ -79,7 +91,17 @@ export async function handler(
       .map((check) => `${check.name}: ${check.detail} Fix: ${check.fix ?? '-'}`);
     throw new Error(`Verify failed. ${failures.join(' | ')}`);
   }
-  return { PhysicalResourceId: 'amplitude-export-verify' };
+  return { PhysicalResourceId: physicalIdOf(custom) };
+}
+
+function physicalIdOf(event: CloudFormationCustomResourceEvent): string {
+  return 'PhysicalResourceId' in event ? event.PhysicalResourceId : 'amplitude-export-verify';
+}
+
+/** The stack's status, read with cloudformation:DescribeStacks on this stack only. */
+async function stackStatus(stackId: string): Promise<string | undefined> {
+  const { Stacks } = await cloudformation.send(new DescribeStacksCommand({ StackName: stackId }));
+  return Stacks?.[0]?.StackStatus;
 }
 
 /** Reads the placeholder flag and the user name only: the password is never looked at or logged. */

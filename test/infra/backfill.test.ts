@@ -130,6 +130,11 @@ describe('Backfill construct', () => {
         { Variable: '$.statement.Status', StringEquals: 'FAILED', Next: S.readLoadError },
         { Variable: '$.statement.Status', StringEquals: 'ABORTED', Next: S.retryAborted },
       ],
+      // Every further check is counted; after the last one the chunk fails (backfill-chunk.test.ts).
+      Default: S.countCheck,
+    });
+    expect(chunkStates[S.waitedTooLong]).toMatchObject({
+      Choices: [{ Variable: '$.poll.count', NumericGreaterThanEquals: 480, Next: S.loadWaitExceeded }],
       Default: S.waitForLoad,
     });
     expect(chunkStates[S.anythingToLoad]).toMatchObject({
@@ -184,7 +189,7 @@ describe('Backfill construct', () => {
       .filter(([, state]) => state.End === true)
       .map(([name]) => name);
     expect(ends.sort()).toEqual(
-      [S.chunkEmpty, S.chunkFailed, S.loadAborted, S.loadFailed, S.chunkLoaded].sort(),
+      [S.chunkEmpty, S.chunkFailed, S.loadAborted, S.loadFailed, S.chunkLoaded, S.loadWaitExceeded].sort(),
     );
   });
 
