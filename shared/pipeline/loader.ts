@@ -4,12 +4,8 @@ import { REDSHIFT_COPY_FORMAT_OPTIONS } from '../format/csv.ts';
 import { type BatchManifest, buildCopyManifest, parseBatchManifest } from '../format/manifest.ts';
 import { type Feed, tableName } from '../schema/columns.ts';
 import { ERASED_IDS_TABLE, ERASURES_TABLE, LEDGER_TABLE, warehouseDdl } from '../sql/ddl.ts';
-import {
-  buildLoadStatements,
-  existingTablesQuery,
-  loadedBatchesQuery,
-  loadResultQuery,
-} from '../sql/load.ts';
+import { loadedBatchesQuery, upgradeLedger } from '../sql/ledger.ts';
+import { buildLoadStatements, existingTablesQuery, loadResultQuery } from '../sql/load.ts';
 import { type Lease, LeaseLostError, tryAcquireLease } from '../storage/lease.ts';
 import { ObjectNotFoundError, type ObjectStore } from '../storage/object-store.ts';
 import type { SqlRunner } from '../warehouse/sql-runner.ts';
@@ -371,7 +367,7 @@ async function prepareBatches(
   let loaded: Set<string>;
   try {
     const rows = await run.runner.query<{ batch_id: unknown }>(
-      loadedBatchesQuery(run.settings.schema, [...manifests.keys()]),
+      loadedBatchesQuery(run.settings.schema, tableName(feed, run.settings.projectId), [...manifests.keys()]),
     );
     loaded = new Set(rows.map((row) => String(row.batch_id)));
   } catch (error) {
@@ -628,6 +624,9 @@ export async function ensureWarehouseObjects(
   runner: SqlRunner,
   options: WarehouseObjectsOptions,
 ): Promise<string[]> {
+  // First, so that an old ledger's rows are attributed to the tables that exist before this
+  // run creates its own.
+  await upgradeLedger(runner, options.schema);
   const wanted = [
     ...options.feeds.map((feed) => tableName(feed, options.projectId)),
     LEDGER_TABLE,
