@@ -5,7 +5,6 @@ import type { SqlRunner } from '../warehouse/sql-runner.ts';
 import { reportKey } from './backfill-layout.ts';
 import type { BackfillChunk, BackfillPlan } from './backfill-plan.ts';
 import type { Clock } from './clock.ts';
-import { assertBatchId } from './layout.ts';
 
 /** What a chunk's steps end with (the Pass states at the end of the item processor). */
 export interface ChunkOutcome {
