@@ -221,7 +221,10 @@ class LocalServices {
           prepareChunk({ landing, staging, settings, dialect: runner.dialect, clock }, payload as never);
       case 'summarize':
         return (payload) =>
-          summarizeBackfill({ store: staging, runner, schema: settings.schema, clock }, payload as never);
+          summarizeBackfill(
+            { store: staging, runner, schema: settings.schema, projectId: settings.projectId, clock },
+            payload as never,
+          );
     }
   }
 

@@ -43,7 +43,7 @@ export async function handler(event: SummarizeEvent, context: Context): Promise<
   const correlation = { runId: event?.plan?.runId };
   return runInvocation(observability, context, { kind: 'backfill-summarize', correlation }, async () => {
     const summary = await summarizeBackfill(
-      { store, runner, schema: settings.schema, clock: systemClock },
+      { store, runner, schema: settings.schema, projectId: settings.projectId, clock: systemClock },
       event,
     );
     const reasons = await backfillQuarantineReasons(

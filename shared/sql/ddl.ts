@@ -17,9 +17,18 @@ export interface LedgerColumn {
   readonly redshiftType: string;
   readonly postgresType: string;
   readonly notNull: boolean;
+  /**
+   * SQL default per dialect. A NOT NULL column added after the first release needs one: an
+   * existing ledger gets the column by `ALTER TABLE ... ADD COLUMN` (see `ledger.ts`), and its
+   * old rows take the default.
+   */
+  readonly defaultSql?: Readonly<Record<Dialect, string>>;
 }
 
-/** Columns of `<schema>.export_loads`, in table order. */
+/**
+ * Columns of `<schema>.export_loads`, in table order. A column added here reaches existing
+ * ledgers through `ledgerMigration` (local runner) and the setup SQL's upgrade procedure.
+ */
 export const LEDGER_COLUMNS: readonly LedgerColumn[] = [
   { name: 'batch_id', redshiftType: 'VARCHAR(128)', postgresType: 'character varying(128)', notNull: true },
   { name: 'feed', redshiftType: 'VARCHAR(16)', postgresType: 'character varying(16)', notNull: true },
@@ -47,8 +56,23 @@ export const LEDGER_COLUMNS: readonly LedgerColumn[] = [
     redshiftType: 'TIMESTAMP',
     postgresType: 'timestamp(6) without time zone',
     notNull: true,
+    defaultSql: { redshift: 'GETDATE()', postgres: "(now() AT TIME ZONE 'UTC')" },
+  },
+  // The table the batch's rows went to ("events_<projectId>"): the same landing files feed
+  // several projects' tables (merged IDs are per organization), so a batch id alone does not
+  // say whether a table has them. '' marks a row of a ledger from before this column whose
+  // table could not be told (see ledger.ts); such a row counts as loaded for every table.
+  {
+    name: 'target_table',
+    redshiftType: 'VARCHAR(127)',
+    postgresType: 'character varying(127)',
+    notNull: true,
+    defaultSql: { redshift: "''", postgres: "''" },
   },
 ];
+
+/** The ledger's key: one row per batch and target table. */
+export const LEDGER_KEY = ['target_table', 'batch_id'] as const;
 
 export interface WarehouseObjects {
   readonly schema: string;
@@ -122,15 +146,21 @@ export function createKeyIndexSql(schema: string, feed: Feed, projectId: string)
   return `CREATE INDEX IF NOT EXISTS ${quoteIdent(index)} ON ${targetTable(schema, feed, projectId)} (${keys})`;
 }
 
+/** `"name" TYPE [NOT NULL] [DEFAULT ...]`, as in CREATE TABLE and ALTER TABLE ADD COLUMN. */
+export function ledgerColumnSql(column: LedgerColumn, dialect: Dialect): string {
+  const defaultClause = column.defaultSql ? ` DEFAULT ${column.defaultSql[dialect]}` : '';
+  return `${quoteIdent(column.name)} ${columnType(column, dialect)}${column.notNull ? ' NOT NULL' : ''}${defaultClause}`;
+}
+
+export function ledgerKeySql(): string {
+  return `PRIMARY KEY (${LEDGER_KEY.map((name) => quoteIdent(name)).join(', ')})`;
+}
+
 export function createLedgerSql(dialect: Dialect, schema: string): string {
-  const now = dialect === 'redshift' ? 'GETDATE()' : "(now() AT TIME ZONE 'UTC')";
-  const columns = LEDGER_COLUMNS.map((column) => {
-    const defaultClause = column.name === 'loaded_at' ? ` DEFAULT ${now}` : '';
-    return `  ${quoteIdent(column.name)} ${columnType(column, dialect)}${column.notNull ? ' NOT NULL' : ''}${defaultClause}`;
-  });
+  const columns = LEDGER_COLUMNS.map((column) => `  ${ledgerColumnSql(column, dialect)}`);
   // Redshift does not enforce the primary key (the load transaction's lock and ledger check
   // do); it documents the key for the planner. PostgreSQL enforces it, a second guard.
-  columns.push(`  PRIMARY KEY (${quoteIdent('batch_id')})`);
+  columns.push(`  ${ledgerKeySql()}`);
   return `CREATE TABLE IF NOT EXISTS ${ledgerTable(schema)} (\n${columns.join(',\n')}\n)`;
 }
 

@@ -1,14 +1,8 @@
 import { type Feed, tableName } from '../schema/columns.ts';
 import { ERASED_IDS_TABLE, ERASURES_TABLE, LEDGER_TABLE, warehouseDdl } from './ddl.ts';
-import type { Dialect } from './dialect.ts';
+import type { DdlRunner } from './dialect.ts';
+import { upgradeLedger } from './ledger.ts';
 import { existingTablesQuery } from './load.ts';
-
-/** The part of the warehouse port that creating the tables needs (a `SqlRunner` has it). */
-export interface DdlRunner {
-  readonly dialect: Dialect;
-  transaction(statements: readonly string[]): Promise<unknown>;
-  query<T extends Record<string, unknown> = Record<string, unknown>>(sql: string): Promise<T[]>;
-}
 
 export interface WarehouseObjectsOptions {
   readonly schema: string;
@@ -25,6 +19,9 @@ export async function ensureWarehouseObjects(
   runner: DdlRunner,
   options: WarehouseObjectsOptions,
 ): Promise<string[]> {
+  // First, so that an old ledger's rows are attributed to the tables that exist before this
+  // run creates its own.
+  await upgradeLedger(runner, options.schema);
   const wanted = [
     ...options.feeds.map((feed) => tableName(feed, options.projectId)),
     LEDGER_TABLE,

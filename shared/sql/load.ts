@@ -11,6 +11,7 @@ import {
 import { columnType, ledgerTable, targetTable } from './ddl.ts';
 import type { Dialect } from './dialect.ts';
 import { assertIdentifier, integerLiteral, quoteIdent, quoteLiteral } from './identifiers.ts';
+import { ledgerRowsOf } from './ledger.ts';
 
 /** What the load transaction needs to know about one batch besides its staged rows. */
 export interface LoadBatch {
@@ -120,9 +121,11 @@ export function buildLoadStatements(input: LoadStatementsInput): string[] {
     );
   }
 
-  statements.push(
-    `DELETE FROM ${stage} WHERE ${batchIdColumn} IN (SELECT ${quoteIdent('batch_id')} FROM ${ledger})`,
-  );
+  const targetName = tableName(feed, projectId);
+  // The ledger rows of this target table only: another project's table may have the same
+  // batches (merged IDs are per organization) and must not hide them from this one.
+  const alreadyLoaded = `SELECT ${quoteIdent('batch_id')} FROM ${ledger} WHERE ${ledgerRowsOf(targetName)}`;
+  statements.push(`DELETE FROM ${stage} WHERE ${batchIdColumn} IN (${alreadyLoaded})`);
 
   statements.push(
     `CREATE TEMPORARY TABLE ${unique} AS\nSELECT ${columnList}, ${batchIdColumn}\nFROM (\n  SELECT ${columnList}, ${batchIdColumn},\n    ROW_NUMBER() OVER (PARTITION BY ${keys.join(', ')} ORDER BY ${batchIdColumn}) AS ${quoteIdent('key_rank')}\n  FROM ${stage}\n) AS ${quoteIdent('ranked')}\nWHERE ${quoteIdent('key_rank')} = 1`,
@@ -130,18 +133,20 @@ export function buildLoadStatements(input: LoadStatementsInput): string[] {
 
   // Redshift's DELETE takes plain table names in USING (no alias); the target's columns are
   // then named by its table name, as in Redshift's own examples.
-  const targetName = quoteIdent(tableName(feed, projectId));
+  const targetIdent = quoteIdent(targetName);
   statements.push(
     `DELETE FROM ${unique}\nUSING ${target}\nWHERE ${keys
-      .map((key) => `${targetName}.${key} = ${unique}.${key}`)
+      .map((key) => `${targetIdent}.${key} = ${unique}.${key}`)
       .join(
         '\n  AND ',
-      )}\n  AND ${targetName}.${time} BETWEEN (SELECT MIN(${time}) FROM ${unique}) AND (SELECT MAX(${time}) FROM ${unique})`,
+      )}\n  AND ${targetIdent}.${time} BETWEEN (SELECT MIN(${time}) FROM ${unique}) AND (SELECT MAX(${time}) FROM ${unique})`,
   );
 
   statements.push(`INSERT INTO ${target} (${columnList})\nSELECT ${columnList} FROM ${unique}`);
 
-  statements.push(ledgerInsertSql(input, { ledger, stage, unique, batchIdColumn, time, loadId }));
+  statements.push(
+    ledgerInsertSql(input, { ledger, stage, unique, batchIdColumn, time, loadId, targetName, alreadyLoaded }),
+  );
 
   statements.push(`DROP TABLE ${stage}, ${unique}`);
   return statements;
@@ -156,6 +161,8 @@ function ledgerInsertSql(
     batchIdColumn: string;
     time: string;
     loadId: string;
+    targetName: string;
+    alreadyLoaded: string;
   },
 ): string {
   const { ledger, stage, unique, batchIdColumn, time } = names;
@@ -179,13 +186,14 @@ function ledgerInsertSql(
     'source',
     'min_time',
     'max_time',
+    'target_table',
   ]
     .map((name) => quoteIdent(name))
     .join(', ');
   return `INSERT INTO ${ledger} (${ledgerColumns})
 SELECT b.batch_id, ${quoteLiteral(input.feed)}, COALESCE(u.loaded_rows, 0),
   b.duplicates_in_batch + COALESCE(s.staged_rows, 0) - COALESCE(u.loaded_rows, 0),
-  b.quarantined, ${quoteLiteral(names.loadId)}, b.source, s.min_time, s.max_time
+  b.quarantined, ${quoteLiteral(names.loadId)}, b.source, s.min_time, s.max_time, ${quoteLiteral(names.targetName)}
 FROM (
   ${batchRows}
 ) AS b
@@ -196,14 +204,7 @@ LEFT JOIN (
 LEFT JOIN (
   SELECT ${batchIdColumn} AS batch_id, COUNT(*) AS loaded_rows FROM ${unique} GROUP BY ${batchIdColumn}
 ) AS u ON u.batch_id = b.batch_id
-WHERE b.batch_id NOT IN (SELECT ${quoteIdent('batch_id')} FROM ${ledger})`;
-}
-
-/** Which of these batches the ledger already has (one query for any number of batches). */
-export function loadedBatchesQuery(schema: string, batchIds: readonly string[]): string {
-  if (batchIds.length === 0) throw new Error('loadedBatchesQuery needs at least one batch id.');
-  const list = batchIds.map((batchId) => quoteLiteral(assertBatchId(batchId))).join(', ');
-  return `SELECT ${quoteIdent('batch_id')} FROM ${ledgerTable(schema)} WHERE ${quoteIdent('batch_id')} IN (${list})`;
+WHERE b.batch_id NOT IN (${names.alreadyLoaded})`;
 }
 
 /** The ledger rows one load transaction wrote: the exact figures of that load. */

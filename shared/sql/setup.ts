@@ -13,6 +13,7 @@ import {
 } from './ddl.ts';
 import type { Dialect } from './dialect.ts';
 import { assertIdentifier, quoteIdent, quoteLiteral, SqlIdentifierError } from './identifiers.ts';
+import { ledgerMigrationProcedureSql } from './ledger.ts';
 
 export interface SetupSqlOptions {
   readonly dialect: Dialect;
@@ -87,6 +88,15 @@ export function buildSetupSql(options: SetupSqlOptions): string {
   );
 
   sections.push(`${createSchemaSql(schema)};`);
+  sections.push(
+    `${comment(
+      'Upgrades a ledger created by an earlier version (adds the columns it lacks, such as target_table,\n' +
+        'without losing a row). Does nothing on a new or current ledger. Runs before the tables are created,\n' +
+        'so that old rows are attributed to the tables that existed then.',
+    )}\n${ledgerMigrationProcedureSql(dialect, schema)
+      .map((statement) => `${statement};`)
+      .join('\n')}`,
+  );
   for (const feed of feeds) {
     const statements = [createTargetTableSql(dialect, schema, feed, projectId)];
     if (dialect === 'postgres') statements.push(createKeyIndexSql(schema, feed, projectId));

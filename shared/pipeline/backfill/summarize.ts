@@ -1,8 +1,7 @@
 import type { Clock } from '../../base/clock.ts';
-import { assertBatchId, reportKey } from '../../base/staging-keys.ts';
-import type { Feed } from '../../schema/columns.ts';
-import { ledgerTable } from '../../sql/ddl.ts';
-import { quoteIdent, quoteLiteral } from '../../sql/identifiers.ts';
+import { reportKey } from '../../base/staging-keys.ts';
+import { type Feed, tableName } from '../../schema/columns.ts';
+import { loadedBatchesQuery } from '../../sql/ledger.ts';
 import type { ObjectStore } from '../../storage/object-store.ts';
 import type { SqlRunner } from '../../warehouse/sql-runner.ts';
 import type { BackfillChunk, BackfillPlan } from './plan.ts';
@@ -97,6 +96,8 @@ export interface SummarizeDeps {
   readonly store: ObjectStore;
   readonly runner: SqlRunner;
   readonly schema: string;
+  /** The project whose tables the chunks loaded (the ledger is read per target table). */
+  readonly projectId: string;
   readonly clock: Clock;
 }
 
@@ -132,12 +133,14 @@ export async function summarizeBackfill(
   const { plan } = event;
   const chunks = await readJson<BackfillChunk[]>(deps.store, plan.chunksKey);
   const outcomes = await readOutcomes(deps.store, event.resultsManifestKey);
-  const ledger = await ledgerRows(
-    deps,
-    [...outcomes.values()].flatMap(({ outcome }) =>
-      outcome.status === 'loaded' ? (outcome.batchIds ?? []) : [],
-    ),
-  );
+  const ledger = new Map<string, LedgerRow>();
+  for (const feed of plan.feeds) {
+    const batchIds = [...outcomes.values()].flatMap(({ outcome }) =>
+      outcome.status === 'loaded' && outcome.feed === feed ? (outcome.batchIds ?? []) : [],
+    );
+    for (const [batchId, row] of await ledgerRows(deps, feed, batchIds))
+      ledger.set(`${feed}/${batchId}`, row);
+  }
 
   const reports = chunks.map((chunk) => chunkReport(chunk, outcomes.get(chunk.chunkId), ledger));
   const byFeed: Partial<Record<Feed, Totals>> = {};
@@ -213,7 +216,7 @@ function chunkReport(
       ...(outcome.cause !== undefined ? { cause: outcome.cause } : {}),
     };
   }
-  const rows = (outcome.batchIds ?? []).map((batchId) => ledger.get(batchId));
+  const rows = (outcome.batchIds ?? []).map((batchId) => ledger.get(`${outcome.feed}/${batchId}`));
   if (rows.some((row) => row === undefined)) {
     return {
       ...common,
@@ -251,21 +254,19 @@ function sum(
   return rows.reduce((total, row) => total + Number(row[column]), 0);
 }
 
-async function ledgerRows(deps: SummarizeDeps, batchIds: readonly string[]): Promise<Map<string, LedgerRow>> {
+async function ledgerRows(
+  deps: SummarizeDeps,
+  feed: Feed,
+  batchIds: readonly string[],
+): Promise<Map<string, LedgerRow>> {
   const rows = new Map<string, LedgerRow>();
   const unique = [...new Set(batchIds)];
-  const columns = ['batch_id', 'load_id', 'rows_loaded', 'duplicates_skipped', 'quarantined']
-    .map((name) => quoteIdent(name))
-    .join(', ');
+  const target = tableName(feed, deps.projectId);
   for (let i = 0; i < unique.length; i += LEDGER_QUERY_BATCH) {
-    const list = unique
-      .slice(i, i + LEDGER_QUERY_BATCH)
-      .map((batchId) => quoteLiteral(assertBatchId(batchId)))
-      .join(', ');
     const found = await deps.runner.query<LedgerRow>(
-      `SELECT ${columns} FROM ${ledgerTable(deps.schema)} WHERE ${quoteIdent('batch_id')} IN (${list})`,
+      loadedBatchesQuery(deps.schema, target, unique.slice(i, i + LEDGER_QUERY_BATCH)),
     );
-    for (const row of found) rows.set(row.batch_id, row);
+    for (const row of found) rows.set(String(row.batch_id), row);
   }
   return rows;
 }

@@ -1,7 +1,7 @@
 import { manifestKey, PREFIXES } from '../../base/staging-keys.ts';
 import { type BatchManifest, parseBatchManifest } from '../../format/manifest.ts';
-import type { Feed } from '../../schema/columns.ts';
-import { loadedBatchesQuery } from '../../sql/load.ts';
+import { type Feed, tableName } from '../../schema/columns.ts';
+import { loadedBatchesQuery } from '../../sql/ledger.ts';
 import { ObjectNotFoundError, type ObjectStore } from '../../storage/object-store.ts';
 import { errorFacts } from './errors.ts';
 import { finishLoaded, giveUp, recordStop } from './failures.ts';
@@ -107,7 +107,7 @@ async function prepareBatches(
   let loaded: Set<string>;
   try {
     const rows = await run.runner.query<{ batch_id: unknown }>(
-      loadedBatchesQuery(run.settings.schema, [...manifests.keys()]),
+      loadedBatchesQuery(run.settings.schema, tableName(feed, run.settings.projectId), [...manifests.keys()]),
     );
     loaded = new Set(rows.map((row) => String(row.batch_id)));
   } catch (error) {

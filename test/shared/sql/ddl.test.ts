@@ -59,7 +59,8 @@ describe('ledger DDL', () => {
     expect(redshift).toContain('"batch_id" VARCHAR(128) NOT NULL');
     expect(redshift).toContain('"load_id" VARCHAR(64) NOT NULL');
     expect(redshift).toContain('"loaded_at" TIMESTAMP NOT NULL DEFAULT GETDATE()');
-    expect(redshift).toContain('PRIMARY KEY ("batch_id")');
+    expect(redshift).toContain(`"target_table" VARCHAR(127) NOT NULL DEFAULT ''`);
+    expect(redshift).toContain('PRIMARY KEY ("target_table", "batch_id")');
 
     const postgres = createLedgerSql('postgres', 'amplitude');
     expect(postgres).toContain(

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { REDSHIFT_COPY_FORMAT_OPTIONS } from '#shared/format/csv.ts';
 import { EVENT_COLUMNS, MERGE_ID_COLUMNS } from '#shared/schema/columns.ts';
+import { loadedBatchesQuery } from '#shared/sql/ledger.ts';
 import {
   buildLoadStatements,
   type LoadBatch,
   type LoadStatementsInput,
-  loadedBatchesQuery,
   loadResultQuery,
   MAX_LOAD_STATEMENTS,
 } from '#shared/sql/load.ts';
@@ -127,7 +127,11 @@ describe('buildLoadStatements', () => {
       "CAST('b-0002' AS VARCHAR(128)) AS batch_id, CAST('live' AS VARCHAR(16)) AS source, CAST(2 AS BIGINT) AS duplicates_in_batch, CAST(4 AS BIGINT) AS quarantined",
     );
     expect(ledger).toContain("'load-1'");
-    expect(ledger).toContain('WHERE b.batch_id NOT IN (SELECT "batch_id" FROM "amplitude"."export_loads")');
+    // Keyed by the target table: another project's table having the batch does not count.
+    expect(ledger).toContain(
+      `WHERE b.batch_id NOT IN (SELECT "batch_id" FROM "amplitude"."export_loads" WHERE "target_table" IN ('events_123', ''))`,
+    );
+    expect(ledger).toContain(`s.min_time, s.max_time, 'events_123'`);
   });
 
   it('refuses bad input before writing any SQL', () => {
@@ -149,11 +153,13 @@ describe('buildLoadStatements', () => {
 
 describe('ledger queries', () => {
   it('asks for many batch ids in one query', () => {
-    expect(loadedBatchesQuery('amplitude', ['a-1', 'b-2'])).toBe(
-      `SELECT "batch_id" FROM "amplitude"."export_loads" WHERE "batch_id" IN ('a-1', 'b-2')`,
+    expect(loadedBatchesQuery('amplitude', 'merge_ids_123', ['a-1', 'b-2'])).toBe(
+      `SELECT "batch_id", "load_id", "rows_loaded", "duplicates_skipped", "quarantined" FROM "amplitude"."export_loads" WHERE "target_table" IN ('merge_ids_123', '') AND "batch_id" IN ('a-1', 'b-2') ORDER BY "target_table"`,
     );
-    expect(() => loadedBatchesQuery('amplitude', [])).toThrow(/at least one/);
-    expect(() => loadedBatchesQuery('amplitude', ["a') OR ('1'='1"])).toThrow(/Invalid batch id/);
+    expect(() => loadedBatchesQuery('amplitude', 'merge_ids_123', [])).toThrow(/at least one/);
+    expect(() => loadedBatchesQuery('amplitude', 'merge_ids_123', ["a') OR ('1'='1"])).toThrow(
+      /Invalid batch id/,
+    );
   });
 
   it('reads back the rows of one load', () => {

@@ -12,6 +12,7 @@ describe('buildSetupSql', () => {
       .map((line) => line.replace(/ \($/, ''));
     expect(statements).toEqual([
       'CREATE SCHEMA IF NOT EXISTS "amplitude";',
+      'CREATE OR REPLACE PROCEDURE "amplitude"."amplitude_export_upgrade_ledger"()',
       'CREATE TABLE IF NOT EXISTS "amplitude"."events_123"',
       'CREATE TABLE IF NOT EXISTS "amplitude"."merge_ids_123"',
       'CREATE TABLE IF NOT EXISTS "amplitude"."export_loads"',

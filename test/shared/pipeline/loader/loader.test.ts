@@ -460,7 +460,8 @@ describe('ensureWarehouseObjects', () => {
     ]);
     const steps = new Steps();
     expect(await ensureWarehouseObjects(instrumentRunner(runner, steps), options)).toEqual([]);
-    expect(steps.calls).toEqual(['runner.query']);
+    // The ledger's columns (current: no upgrade), then the tables.
+    expect(steps.calls).toEqual(['runner.query', 'runner.query']);
     const tables = await selectRows(
       db.url,
       `SELECT table_name FROM information_schema.tables WHERE table_schema = 'ensure_test' ORDER BY 1`,
