@@ -14,6 +14,36 @@ export function parseInterval(text: string, flag: string): number {
 }
 
 /**
+ * A whole-number flag within `min..max`: `fallback` when not given. The one parser of every
+ * command's counts, sizes and seeds, so they all accept and refuse the same way.
+ */
+export function wholeNumber(
+  text: string | undefined,
+  flag: string,
+  range: { readonly min: number; readonly max: number },
+): number | undefined;
+export function wholeNumber(
+  text: string | undefined,
+  flag: string,
+  range: { readonly min: number; readonly max: number; readonly fallback: number },
+): number;
+export function wholeNumber(
+  text: string | undefined,
+  flag: string,
+  { min, max, fallback }: { readonly min: number; readonly max: number; readonly fallback?: number },
+): number | undefined {
+  if (text === undefined) return fallback;
+  const trimmed = text.trim();
+  const value = /^\d+$/.test(trimmed) ? Number(trimmed) : Number.NaN;
+  if (!(value >= min && value <= max)) {
+    throw new UsageError(
+      `${flag} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}.`,
+    );
+  }
+  return value;
+}
+
+/**
  * The command's flags, strictly parsed; an unknown or malformed flag is a `UsageError` that
  * ends with the command's help text.
  */

@@ -1,11 +1,11 @@
 import { App } from 'aws-cdk-lib';
 import { ConfigError } from '#shared/config/validate.ts';
-import { assertSameAccount, parseContext } from './config.ts';
+import { assertSameAccount, CONFIGURE_HINT, parseContext } from './config.ts';
 import { AmplitudeRedshiftExportStack } from './stack.ts';
 
 const app = new App();
 try {
-  const config = parseContext((key) => app.node.tryGetContext(key));
+  const config = parseContext((key) => app.node.tryGetContext(key), Object.keys(app.node.getAllContext()));
   // The only place that reads the environment: the CLI's account, when it knows it.
   const account = process.env.CDK_DEFAULT_ACCOUNT;
   assertSameAccount(config, account);
@@ -16,8 +16,6 @@ try {
   });
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;
-  console.error(
-    `Configuration error: ${error.message}\nSet it in cdk.json or with -c key=value (see DEPLOY.md).`,
-  );
+  console.error(`Configuration error: ${error.message}\n${CONFIGURE_HINT}`);
   process.exit(1);
 }

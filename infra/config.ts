@@ -94,13 +94,36 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 // Redshift database names: lower-case letters, digits, underscore, dollar; at most 64 bytes.
 const DATABASE_NAME = /^[a-z_][a-z0-9_$]{0,63}$/;
 
+/** Keys without which nothing can be deployed; all missing ones are reported together. */
+const REQUIRED_KEYS = ['projectId', 'redshiftHost', 'redshiftDatabase', 'redshiftUser'] as const;
+
+/** Where a user reads about the keys (no other deployment document exists). */
+export const CONFIGURE_HINT =
+  'Set it in cdk.json ("context") or with -c key=value; the README\'s "Configure" section lists every key.';
+
 /**
  * Reads and validates the CDK context once. `get` is `app.node.tryGetContext`; values may be
- * strings (`-c key=value`) or JSON values (cdk.json). Throws `ConfigError` naming the key,
- * what was given and what is allowed.
+ * strings (`-c key=value`) or JSON values (cdk.json). `givenKeys` are the names of every
+ * context key set (`Object.keys(app.node.getAllContext())`), so a misspelt one is refused
+ * rather than silently ignored. Throws `ConfigError` naming the key, what was given and what
+ * is allowed.
  */
-export function parseContext(get: (key: ContextKey) => unknown): DeploymentConfig {
+export function parseContext(
+  get: (key: ContextKey) => unknown,
+  givenKeys: readonly string[] = [],
+): DeploymentConfig {
+  assertKnownKeys(givenKeys);
   const source = contextSource(get);
+  const missing = REQUIRED_KEYS.filter((key) => optionalString(source, key) === undefined);
+  if (missing.length > 0) {
+    throw new ConfigError(
+      `${missing.length === 1 ? 'A required context key is' : `${missing.length} required context keys are`} missing: ${missing
+        .map((key) => `${key} (${CONTEXT_KEYS[key].replace(' (required)', '')})`)
+        .join(
+          ', ',
+        )}. For example: npx cdk deploy -c projectId=187520 -c redshiftHost=my-cluster.abc123xyz789.us-east-1.redshift.amazonaws.com -c redshiftDatabase=dev -c redshiftUser=amplitude_export`,
+    );
+  }
   const feeds = parseFeeds(source.feeds, 'feeds');
   const landingBucketName = landingBucketFrom(source);
   const secretArn = optionalString(source, 'redshiftSecretArn');
@@ -119,7 +142,7 @@ export function parseContext(get: (key: ContextKey) => unknown): DeploymentConfi
   const verifyOnDeploy = booleanFrom(source, 'verifyOnDeploy', false);
   if (verifyOnDeploy && secretArn === undefined) {
     throw new ConfigError(
-      'verifyOnDeploy needs redshiftSecretArn: a secret this stack creates still holds a placeholder password during the deploy, so the check could only fail. Deploy first, set the password, then run verify (see DEPLOY.md).',
+      'verifyOnDeploy needs redshiftSecretArn: a secret this stack creates still holds a placeholder password during the deploy, so the check could only fail. Deploy first, set the password, then run verify (README, "Deploying to AWS", steps 4 and 6).',
     );
   }
   const alarmEmail = optionalString(source, 'alarmEmail');
@@ -176,6 +199,54 @@ export function assertSameAccount(config: DeploymentConfig, account: string | un
       `redshiftHost names a workgroup in account ${endpoint.accountId}, but the deployment targets account ${account}. Deploy with credentials for account ${endpoint.accountId}.`,
     );
   }
+}
+
+/**
+ * Refuses context keys that look like ours (a plain camelCase name) but are not: a misspelt
+ * `redshiftPasword` would otherwise be ignored. Keys with `:`, `@`, `-` or `/` belong to the
+ * CDK (feature flags such as `@aws-cdk/core:...`, `aws:cdk:...`, lookups cached in
+ * cdk.context.json) and are left to it.
+ */
+function assertKnownKeys(givenKeys: readonly string[]): void {
+  const known = Object.keys(CONTEXT_KEYS);
+  const unknown = givenKeys.filter((key) => /^[A-Za-z][A-Za-z0-9]*$/.test(key) && !known.includes(key));
+  if (unknown.length === 0) return;
+  const described = unknown.map((key) => {
+    if (/pas*w|pwd/i.test(key)) {
+      return `${key} (a password is never a context value, where it would land in the template: it goes into the Redshift secret, README "Deploying to AWS" step 4)`;
+    }
+    const guess = closest(key, known);
+    return guess ? `${key} (did you mean ${guess}?)` : key;
+  });
+  throw new ConfigError(
+    `Unknown context key${unknown.length === 1 ? '' : 's'}: ${described.join(', ')}. The keys this stack reads are: ${known.join(', ')}.`,
+  );
+}
+
+/** The known key nearest to `key` by edit distance (ignoring case), when it is near enough to be a typo. */
+export function closest(key: string, known: readonly string[]): string | undefined {
+  let best: { key: string; distance: number } | undefined;
+  for (const candidate of known) {
+    const distance = editDistance(key.toLowerCase(), candidate.toLowerCase());
+    if (!best || distance < best.distance) best = { key: candidate, distance };
+  }
+  return best && best.distance <= Math.max(2, Math.floor(key.length / 4)) ? best.key : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        previous[j]! + 1,
+        current[j - 1]! + 1,
+        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
 }
 
 function contextSource(get: (key: ContextKey) => unknown): Source {

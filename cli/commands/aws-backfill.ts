@@ -23,7 +23,7 @@ import { clip, formatAge, formatUtc, renderTable } from '../aws/format.ts';
 import { retryThrottled } from '../aws/retry.ts';
 import { type AwsCommandDeps, type AwsSession, defaultAwsDeps, openSession } from '../aws/session.ts';
 import { type CliIo, type Command, UsageError } from '../io.ts';
-import { parseOptions } from '../options.ts';
+import { parseOptions, wholeNumber } from '../options.ts';
 
 const HELP = `Usage: redshift-export backfill --stack NAME --start DAY|HOUR --end DAY|HOUR [options]
 
@@ -79,7 +79,7 @@ export function backfillCommand(deps: AwsCommandDeps = defaultAwsDeps): Command 
       io.stdout(HELP);
       return 0;
     }
-    const attempt = parseAttempt(values.attempt);
+    const attempt = wholeNumber(values.attempt, '--attempt', { min: 1, max: 99, fallback: 1 });
     // Checked before any AWS call against every feed; against the stack's feeds once known.
     const request = validate(values, FEEDS);
 
@@ -121,14 +121,6 @@ export function backfillCommand(deps: AwsCommandDeps = defaultAwsDeps): Command 
 }
 
 export const run: Command = backfillCommand();
-
-function parseAttempt(raw: string | undefined): number {
-  if (raw === undefined) return 1;
-  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 99) {
-    throw new UsageError(`--attempt must be a whole number from 1 to 99, got ${JSON.stringify(raw)}.`);
-  }
-  return Number(raw);
-}
 
 function validate(
   values: { start?: string; end?: string; feeds?: string; 'chunk-hours'?: string; source?: string },

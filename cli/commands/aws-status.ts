@@ -16,8 +16,8 @@ import { type AwsCommandDeps, type AwsSession, defaultAwsDeps, openSession } fro
 import { STACK_OUTPUTS } from '../aws/stack.ts';
 import { type FeedBatches, type RecentError, readStagingStatus } from '../aws/staging-status.ts';
 import { DEFAULT_SCHEMA, stackFeeds, warehouseRunner } from '../aws/warehouse.ts';
-import { type Command, UsageError } from '../io.ts';
-import { parseOptions } from '../options.ts';
+import type { Command } from '../io.ts';
+import { parseOptions, wholeNumber } from '../options.ts';
 
 const HELP = `Usage: redshift-export status --stack NAME [--region R] [--json] [--loads N]
 
@@ -99,7 +99,7 @@ export function statusCommand(deps: AwsCommandDeps = defaultAwsDeps): Command {
       io.stdout(HELP);
       return 0;
     }
-    const loadsShown = parseLoads(values.loads);
+    const loadsShown = wholeNumber(values.loads, '--loads', { min: 1, max: 100, fallback: 10 });
     const session = await openSession(values.stack, values.region, io.env, deps);
     const report = await collectStatus(session, deps, loadsShown);
     io.stdout(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderStatus(report));
@@ -108,14 +108,6 @@ export function statusCommand(deps: AwsCommandDeps = defaultAwsDeps): Command {
 }
 
 export const run: Command = statusCommand();
-
-function parseLoads(raw: string | undefined): number {
-  if (raw === undefined) return 10;
-  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 100) {
-    throw new UsageError(`--loads must be a whole number from 1 to 100, got ${JSON.stringify(raw)}.`);
-  }
-  return Number(raw);
-}
 
 export async function collectStatus(
   session: AwsSession,

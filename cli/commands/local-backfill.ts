@@ -8,7 +8,7 @@ import type { ObjectStore } from '#shared/storage/object-store.ts';
 import type { SqlRunner } from '#shared/warehouse/sql-runner.ts';
 import { type CliIo, type Command, UsageError } from '../io.ts';
 import { openLocalContext } from '../local/context.ts';
-import { parseOptions } from '../options.ts';
+import { parseOptions, wholeNumber } from '../options.ts';
 
 const HELP = `Usage: redshift-export local backfill --start DATE --end DATE [options]
 
@@ -135,8 +135,8 @@ export const run: Command = async (argv, io) => {
       `--start and --end are required (days such as 2026-01-01 or hours such as 2026-01-01T05).\n\n${HELP}`,
     );
   }
-  const chunkHours = wholeNumber(values['chunk-hours'], '--chunk-hours', 1, 168);
-  const maxConcurrency = wholeNumber(values['max-concurrency'], '--max-concurrency', 1, 40);
+  const chunkHours = wholeNumber(values['chunk-hours'], '--chunk-hours', { min: 1, max: 168 });
+  const maxConcurrency = wholeNumber(values['max-concurrency'], '--max-concurrency', { min: 1, max: 40 });
   const home = resolve(io.cwd, values.home ?? '.local');
   const context = await openLocalContext(
     {
@@ -168,13 +168,3 @@ export const run: Command = async (argv, io) => {
     await context.close();
   }
 };
-
-function wholeNumber(text: string | undefined, flag: string, min: number, max: number): number | undefined {
-  if (text === undefined) return undefined;
-  if (!/^\d+$/.test(text.trim()) || Number(text) < min || Number(text) > max) {
-    throw new UsageError(
-      `${flag} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}.`,
-    );
-  }
-  return Number(text);
-}

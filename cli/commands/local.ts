@@ -197,7 +197,7 @@ function describeLoad(load: LoaderSummary): string {
 
 export function connectHint(context: LocalContext): string {
   const table = `${context.settings.schema}.events_${context.settings.projectId}`;
-  return `  connect: psql '${context.databaseUrl}'\n  try:     SELECT event_type, count(*) FROM ${table} GROUP BY 1 ORDER BY 2 DESC LIMIT 10;\n`;
+  return `  connect: psql '${withoutPassword(context.databaseUrl, '')}'  (psql asks for the password)\n  try:     SELECT event_type, count(*) FROM ${table} GROUP BY 1 ORDER BY 2 DESC LIMIT 10;\n`;
 }
 
 async function writeDemoDataIfEmpty(landingDir: string, io: CliIo): Promise<void> {

@@ -12,7 +12,7 @@ import {
 import { regionFrom } from '#shared/sources/amplitude-export-api/settings.ts';
 import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
 import { type Command, UsageError } from '../io.ts';
-import { parseOptions } from '../options.ts';
+import { parseOptions, wholeNumber } from '../options.ts';
 
 const HELP = `Usage: redshift-export pull --start HOUR --end HOUR --landing DIR [options]
 
@@ -66,13 +66,11 @@ export const run: Command = async (argv, io) => {
   }
   const landingPrefix = values['landing-prefix'] ?? '';
   if (landingPrefix.startsWith('/')) throw new UsageError('--landing-prefix must not start with "/".');
-  const hoursPerRequest = whole(
-    values['hours-per-request'],
-    '--hours-per-request',
-    24,
-    1,
-    MAX_HOURS_PER_REQUEST,
-  );
+  const hoursPerRequest = wholeNumber(values['hours-per-request'], '--hours-per-request', {
+    min: 1,
+    max: MAX_HOURS_PER_REQUEST,
+    fallback: 24,
+  });
 
   const api = new ExportApiClient({
     credentials: credentialsFromEnv(io.env),
@@ -134,15 +132,4 @@ function hourOption(text: string | undefined, flag: string, edge: 'start' | 'end
     );
   }
   return hour;
-}
-
-function whole(text: string | undefined, flag: string, fallback: number, min: number, max: number): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || value < min || value > max) {
-    throw new UsageError(
-      `${flag} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}.`,
-    );
-  }
-  return value;
 }

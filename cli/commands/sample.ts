@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { addDays, utcDay } from '#shared/base/hours.ts';
 import { generateSample, type SampleManifest } from '#shared/sample/generate.ts';
 import { type Command, UsageError } from '../io.ts';
-import { parseOptions } from '../options.ts';
+import { parseOptions, wholeNumber } from '../options.ts';
 
 const HELP = `Usage: redshift-export sample --out DIR [options]
 
@@ -44,9 +44,13 @@ export const run: Command = async (argv, io) => {
     projectId: digits(values['project-id'], '--project-id', '187520'),
     orgId: digits(values['org-id'], '--org-id', '36958'),
     start: day(values.start, '--start') ?? addDays(utcDay(new Date()), -1),
-    days: whole(values.days, '--days', 1, 1, 366),
-    eventsPerHour: whole(values['events-per-hour'], '--events-per-hour', 200, 1, 1_000_000),
-    seed: whole(values.seed, '--seed', 1, 0, 0xffff_ffff),
+    days: wholeNumber(values.days, '--days', { min: 1, max: 366, fallback: 1 }),
+    eventsPerHour: wholeNumber(values['events-per-hour'], '--events-per-hour', {
+      min: 1,
+      max: 1_000_000,
+      fallback: 200,
+    }),
+    seed: wholeNumber(values.seed, '--seed', { min: 0, max: 0xffff_ffff, fallback: 1 }),
   });
   io.stdout(`${JSON.stringify({ out, ...summaryOf(manifest) })}\n`);
   return 0;
@@ -80,15 +84,6 @@ function digits(raw: string | undefined, flag: string, fallback: string): string
   if (!/^\d{1,20}$/.test(raw))
     throw new UsageError(`${flag} must be a number (digits only), got ${JSON.stringify(raw)}.`);
   return raw;
-}
-
-function whole(raw: string | undefined, flag: string, fallback: number, min: number, max: number): number {
-  if (raw === undefined) return fallback;
-  const value = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
-  if (!(value >= min && value <= max)) {
-    throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}.`);
-  }
-  return value;
 }
 
 function day(raw: string | undefined, flag: string): string | undefined {

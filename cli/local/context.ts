@@ -96,14 +96,11 @@ export async function openLocalContext(options: LocalContextOptions, io: CliIo):
 }
 
 async function startEmbedded(dataDir: string, io: CliIo): Promise<LocalPostgres> {
-  try {
-    return await startLocalPostgres({ dataDir, port: EMBEDDED_PORT });
-  } catch (error) {
-    io.stderr(
-      `Port ${EMBEDDED_PORT} is not usable (${(error as Error).message.split('\n')[0]}); trying a free port.\n`,
-    );
-    return await startLocalPostgres({ dataDir });
-  }
+  return await startLocalPostgres({
+    dataDir,
+    preferredPort: EMBEDDED_PORT,
+    onNotice: (message) => io.stderr(`${message}\n`),
+  });
 }
 
 /** The project ID every event file name in the landing folder agrees on. */
@@ -126,11 +123,14 @@ export async function inferProjectId(landing: ObjectStore): Promise<string> {
   );
 }
 
-/** Connection string without its password, for summaries. */
-export function withoutPassword(url: string): string {
+/**
+ * Connection string without its password, for every line a local mode prints: `***` in
+ * summaries, nothing at all where the line is a command to copy (psql then asks for it).
+ */
+export function withoutPassword(url: string, mask = '***'): string {
   try {
     const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
+    if (parsed.password) parsed.password = mask;
     return parsed.toString();
   } catch {
     return '(unparseable database URL)';

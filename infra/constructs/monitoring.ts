@@ -137,7 +137,7 @@ export class Monitoring extends Construct {
       }),
       loadFailures: this.alarm('LoadFailures', this.total(METRICS.loadFailures, [SERVICES.loader], 'Sum'), {
         description:
-          'A load transaction failed and was rolled back. The loader log says why (see DEPLOY.md, "Alarms").',
+          'A load transaction failed and was rolled back. The run summary in the loader log says why (README, "Watch it").',
       }),
       pendingBatchAge: this.alarm(
         'PendingBatchAge',

@@ -1,5 +1,9 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { assertSameAccount, type ContextKey, parseContext } from '#infra/config.ts';
+import { assertSameAccount, CONTEXT_KEYS, type ContextKey, closest, parseContext } from '#infra/config.ts';
 import { ConfigError } from '#shared/config/validate.ts';
 
 const REQUIRED = {
@@ -10,7 +14,7 @@ const REQUIRED = {
 };
 
 function parse(context: Record<string, unknown>) {
-  return parseContext((key: ContextKey) => context[key]);
+  return parseContext((key: ContextKey) => context[key], Object.keys(context));
 }
 
 function errorOf(context: Record<string, unknown>): string {
@@ -90,10 +94,10 @@ describe('parseContext', () => {
   });
 
   it.each([
-    [{ projectId: undefined }, /projectId is required/],
-    [{ redshiftHost: undefined }, /redshiftHost is required/],
-    [{ redshiftDatabase: undefined }, /redshiftDatabase is required/],
-    [{ redshiftUser: undefined }, /redshiftUser is required/],
+    [{ projectId: undefined }, /A required context key is missing: projectId \(Amplitude project ID\)/],
+    [{ redshiftHost: undefined }, /A required context key is missing: redshiftHost/],
+    [{ redshiftDatabase: ' ' }, /A required context key is missing: redshiftDatabase/],
+    [{ redshiftUser: undefined }, /A required context key is missing: redshiftUser/],
     [{ projectId: 'my-project' }, /projectId must be the numeric Amplitude project ID, got "my-project"/],
     [{ orgId: 'acme' }, /orgId must be the numeric Amplitude organization ID/],
     [
@@ -128,6 +132,67 @@ describe('parseContext', () => {
     [{ feeds: { events: true } }, /feeds must be comma-separated feeds to export/],
   ])('rejects %o with a message naming the key and what is allowed', (override, message) => {
     expect(errorOf({ ...REQUIRED, ...override })).toMatch(message);
+  });
+});
+
+describe('parseContext: which keys', () => {
+  it('reports every missing required key at once, with an example', () => {
+    const message = errorOf({ schema: 'amplitude' });
+    expect(message).toMatch(
+      /^4 required context keys are missing: projectId \(.+\), redshiftHost \(.+\), redshiftDatabase \(.+\), redshiftUser \(.+\)\./,
+    );
+    expect(message).toContain('npx cdk deploy -c projectId=187520 -c redshiftHost=');
+    expect(message).not.toContain('DEPLOY.md');
+  });
+
+  it('refuses a misspelt key with the key it probably meant', () => {
+    expect(errorOf({ ...REQUIRED, redshiftDatbase: 'dev', batchIntervalMinute: 5 })).toBe(
+      `Unknown context keys: redshiftDatbase (did you mean redshiftDatabase?), batchIntervalMinute (did you mean batchIntervalMinutes?). The keys this stack reads are: ${Object.keys(CONTEXT_KEYS).join(', ')}.`,
+    );
+  });
+
+  it('refuses a password key, saying where the password goes instead', () => {
+    expect(errorOf({ ...REQUIRED, redshiftPasword: 'hunter2' })).toMatch(
+      /^Unknown context key: redshiftPasword \(a password is never a context value.*goes into the Redshift secret/,
+    );
+    expect(errorOf({ ...REQUIRED, redshiftPasword: 'hunter2' })).not.toContain('hunter2');
+  });
+
+  it("leaves the CDK's own keys (feature flags, lookups, bundling) to the CDK", () => {
+    expect(
+      parse({
+        ...REQUIRED,
+        '@aws-cdk/core:checkSecretUsage': true,
+        'aws:cdk:bundling-stacks': [],
+        'acknowledged-issue-numbers': [32775],
+        'availability-zones:account=123456789012:region=eu-west-1': ['eu-west-1a'],
+      }).projectId,
+    ).toBe('187520');
+  });
+
+  it('stops `cdk synth` (infra/app.ts) on a misspelt key in cdk.json or -c, pointing at the README', () => {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'infra/app.ts'], {
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        CDK_OUTDIR: mkdtempSync(join(tmpdir(), 'cdk-out-')),
+        // How the CDK CLI hands cdk.json's context and -c values to the app.
+        CDK_CONTEXT_JSON: JSON.stringify({
+          ...REQUIRED,
+          redshiftDatbase: 'dev',
+          '@aws-cdk/core:checkSecretUsage': true,
+        }),
+      },
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('Unknown context key: redshiftDatbase (did you mean redshiftDatabase?)');
+    expect(run.stderr).toContain('the README\'s "Configure" section lists every key');
+    expect(run.stderr).not.toContain('DEPLOY.md');
+  });
+
+  it('suggests nothing for a key unlike any of ours', () => {
+    expect(closest('colour', Object.keys(CONTEXT_KEYS))).toBeUndefined();
+    expect(closest('ProjectID', Object.keys(CONTEXT_KEYS))).toBe('projectId');
   });
 });
 

@@ -63,6 +63,16 @@ describe('PipelineFunction', () => {
     template = Template.fromStack(stack);
   });
 
+  it('runs the tests on the Node.js major the Lambdas run on (npm ci installs it as the `node` dev dependency)', () => {
+    const runtimes = Object.values(template.findResources('AWS::Lambda::Function')).map(
+      (fn) => (fn as { Properties: { Runtime: string } }).Properties.Runtime,
+    );
+    expect(runtimes.length).toBeGreaterThan(0);
+    for (const runtime of runtimes) {
+      expect(`nodejs${process.versions.node.split('.')[0]}.x`).toBe(runtime);
+    }
+  });
+
   it('applies the fixed defaults: Node.js 22, ARM64, X-Ray, JSON logs to its own log group, source maps, Powertools names', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs22.x',

@@ -79,7 +79,10 @@ export function synthesize(
       ...(options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }),
     },
   });
-  const config = parseContext((key: ContextKey) => app.node.tryGetContext(key));
+  const config = parseContext(
+    (key: ContextKey) => app.node.tryGetContext(key),
+    Object.keys(app.node.getAllContext()),
+  );
   const stack = new AmplitudeRedshiftExportStack(app, `AmplitudeRedshiftExport-${config.projectId}`, {
     config,
     env: { account: '123456789012', region: config.redshift.endpoint.region },

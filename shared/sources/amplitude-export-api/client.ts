@@ -290,10 +290,16 @@ export class ExportApiClient implements ExportApi {
     sink.once('error', (error) => {
       sinkFailed = error;
     });
+    // Since Node 22, pipeline() destroys the file stream with the body's own error when the
+    // connection fails, so the file stream reports it too: only an error of its own is local.
+    let sourceFailed: Error | undefined;
+    body.once('error', (error) => {
+      sourceFailed = error;
+    });
     try {
       await pipeline(body, watch, sink);
     } catch (error) {
-      if (sinkFailed) {
+      if (sinkFailed && sinkFailed !== sourceFailed) {
         throw new ExportApiError(
           'local',
           range,
