@@ -5,25 +5,14 @@ import { DEFAULT_LOADER_LEASE_TTL_MS } from '#shared/pipeline/loader/run.ts';
 import type { Call } from './iam/catalogue.ts';
 import { evaluate, type Matrix, matrixOf } from './iam/matrix.ts';
 import type { CfnResource, CfnTemplate } from './iam/resolve.ts';
-import {
-  CLUSTER_CONTEXT,
-  CLUSTER_EXPORT_API_CONTEXT,
-  SERVERLESS_CONTEXT,
-  SERVERLESS_EXPORT_API_CONTEXT,
-  synthesize,
-} from './synth.ts';
+import { DEPLOYMENT_VARIANTS, synthesize } from './synth.ts';
 
 /**
  * Invariants of the synthesized template that no single resource shows: how each schedule, its
  * function's timeout, the run's time budget and the event ages fit together; that every alarm
  * action can reach its topic; that every log group a service writes to is writable by it.
  */
-const VARIANTS = {
-  cluster: CLUSTER_CONTEXT,
-  serverless: SERVERLESS_CONTEXT,
-  'cluster with the Export API connector': CLUSTER_EXPORT_API_CONTEXT,
-  'serverless with the Export API connector': SERVERLESS_EXPORT_API_CONTEXT,
-} as const;
+const VARIANTS = DEPLOYMENT_VARIANTS;
 
 interface Variant {
   readonly stack: AmplitudeRedshiftExportStack;

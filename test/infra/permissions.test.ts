@@ -2,13 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { type Call, expectedCalls, mustDeny, type RoleActor } from './iam/catalogue.ts';
 import { describe as describeCall, evaluate, type Matrix, matrixOf, unusedGrants } from './iam/matrix.ts';
 import type { CfnTemplate } from './iam/resolve.ts';
-import {
-  CLUSTER_CONTEXT,
-  CLUSTER_EXPORT_API_CONTEXT,
-  SERVERLESS_CONTEXT,
-  SERVERLESS_EXPORT_API_CONTEXT,
-  synthesize,
-} from './synth.ts';
+import { DEPLOYMENT_VARIANTS, synthesize } from './synth.ts';
 
 /**
  * The permission matrix: every call of the catalogue (test/infra/iam/catalogue.ts) evaluated by
@@ -16,12 +10,7 @@ import {
  * policies together. A role that loses a permission it needs fails "makes every call", one that
  * gains a permission no call uses fails "grants nothing", and least privilege is "denies".
  */
-const VARIANTS = {
-  cluster: CLUSTER_CONTEXT,
-  serverless: SERVERLESS_CONTEXT,
-  'cluster with the Export API connector': CLUSTER_EXPORT_API_CONTEXT,
-  'serverless with the Export API connector': SERVERLESS_EXPORT_API_CONTEXT,
-} as const;
+const VARIANTS = DEPLOYMENT_VARIANTS;
 
 const matrices: Record<string, Matrix> = {};
 

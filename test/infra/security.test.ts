@@ -3,15 +3,7 @@ import type { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  CLUSTER_CONTEXT,
-  CLUSTER_EXPORT_API_CONTEXT,
-  resourcesOf,
-  SERVERLESS_CONTEXT,
-  SERVERLESS_EXPORT_API_CONTEXT,
-  type Synthesized,
-  synthesize,
-} from './synth.ts';
+import { DEPLOYMENT_VARIANTS, resourcesOf, type Synthesized, synthesize } from './synth.ts';
 
 /**
  * Actions that IAM only accepts with `Resource: "*"`, and why each is here. Anything else on
@@ -66,13 +58,7 @@ function identityStatements(template: Template): { where: string; statement: Sta
 
 const variants: Record<string, Synthesized> = {};
 
-const VARIANTS = {
-  cluster: CLUSTER_CONTEXT,
-  serverless: SERVERLESS_CONTEXT,
-  // The Export API connector on: a pull function writing to a created and to an imported landing bucket.
-  'cluster with the Export API connector': CLUSTER_EXPORT_API_CONTEXT,
-  'serverless with the Export API connector': SERVERLESS_EXPORT_API_CONTEXT,
-} as const;
+const VARIANTS = DEPLOYMENT_VARIANTS;
 
 beforeAll(() => {
   for (const [name, context] of Object.entries(VARIANTS)) variants[name] = synthesize(context);

@@ -57,6 +57,18 @@ export const SERVERLESS_EXPORT_API_CONTEXT = {
   exportApiLookbackDays: '10',
 } as const;
 
+/**
+ * The four deployments the whole-stack checks (cdk-nag, the permission matrix, the invariants)
+ * run on: provisioned and Serverless, each with and without the Export API connector (a pull
+ * function writing to a created and to an imported landing bucket).
+ */
+export const DEPLOYMENT_VARIANTS = {
+  cluster: CLUSTER_CONTEXT,
+  serverless: SERVERLESS_CONTEXT,
+  'cluster with the Export API connector': CLUSTER_EXPORT_API_CONTEXT,
+  'serverless with the Export API connector': SERVERLESS_EXPORT_API_CONTEXT,
+} as const;
+
 export interface Synthesized {
   readonly app: App;
   readonly stack: AmplitudeRedshiftExportStack;

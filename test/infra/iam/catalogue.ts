@@ -98,6 +98,7 @@ export interface World {
 }
 
 const BATCH = 'b-20260101t000000-000001';
+const READ_WRITE = ['s3:PutObject', 's3:GetObject', 's3:DeleteObject', 's3:AbortMultipartUpload'] as const;
 const DAY = '2026-01-01';
 
 function object(bucket: string, key: string): string {
@@ -119,6 +120,10 @@ export function expectedCalls(w: World): Call[] {
     calls.push({ actor, action, resource, why, ...(context ? { context } : {}) });
   const staging = (key: string) => object(w.stagingBucket, key);
   const landing = (name: string) => object(w.landingBucket, `${w.landingPrefix}${name}`);
+  /** Read, write, delete and abort an upload of one object: what readWriteBucket grants. */
+  const readWrite = (actor: Actor, resource: string, why: string) => {
+    for (const action of READ_WRITE) add(actor, action, resource, why);
+  };
   const s3Key = viaService('s3', w);
 
   // Every Lambda: its own log group and X-Ray.
@@ -240,9 +245,7 @@ export function expectedCalls(w: World): Call[] {
   // Verify: a test batch below verify/, the Data API, the COPY through the COPY role.
   const verifyKey = `${PREFIXES.verify}run-1/events/part-00000.csv.gz`;
   add('verify', 's3:ListBucket', bucket(w.stagingBucket), 'HEAD of a missing key answers 404, not 403');
-  for (const action of ['s3:PutObject', 's3:GetObject', 's3:DeleteObject', 's3:AbortMultipartUpload']) {
-    add('verify', action, staging(verifyKey), 'writes, reads and removes its test batch');
-  }
+  readWrite('verify', staging(verifyKey), 'writes, reads and removes its test batch');
   add('verify', 'kms:GenerateDataKey', w.keyArn, 'writes SSE-KMS objects', s3Key);
   add('verify', 'kms:Decrypt', w.keyArn, 'reads SSE-KMS objects', s3Key);
   dataApi('verify', 'redshift-data:BatchExecuteStatement');
@@ -269,9 +272,7 @@ export function expectedCalls(w: World): Call[] {
   // Backfill Lambdas.
   const runId = 'exec-1';
   add('backfillPlan', 's3:ListBucket', bucket(w.stagingBucket), 'HEAD of a missing key answers 404');
-  for (const action of ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload', 's3:DeleteObject']) {
-    add('backfillPlan', action, staging(chunksKey(runId)), 'writes the chunk list');
-  }
+  readWrite('backfillPlan', staging(chunksKey(runId)), 'writes the chunk list');
   for (const actor of ['backfillPlan', 'backfillPrepare', 'backfillSummarize'] as const) {
     add(actor, 'kms:GenerateDataKey', w.keyArn, 'writes SSE-KMS objects', s3Key);
     add(actor, 'kms:Decrypt', w.keyArn, 'reads SSE-KMS objects', s3Key);
@@ -292,14 +293,11 @@ export function expectedCalls(w: World): Call[] {
     copyManifestKey('load-1'),
     backfillManifestKey('events', BATCH),
   ]) {
-    for (const action of ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload', 's3:DeleteObject']) {
-      add(
-        'backfillPrepare',
-        action,
-        staging(key),
-        'stages the chunk: parts, quarantine, manifests, removes leftovers',
-      );
-    }
+    readWrite(
+      'backfillPrepare',
+      staging(key),
+      'stages the chunk: parts, quarantine, manifests, removes leftovers',
+    );
   }
   if (w.exportApi && w.exportApiSecretArn) {
     add('backfillPrepare', 'secretsmanager:GetSecretValue', w.exportApiSecretArn, 'Export API credentials');
@@ -314,9 +312,7 @@ export function expectedCalls(w: World): Call[] {
   }
   add('backfillSummarize', 's3:ListBucket', bucket(w.stagingBucket), 'HEAD of a missing key answers 404');
   for (const key of [reportKey(runId), `${BACKFILL_PREFIXES.mapResults}/map-run-1/manifest.json`]) {
-    for (const action of ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload', 's3:DeleteObject']) {
-      add('backfillSummarize', action, staging(key), 'reads the map results, writes the report');
-    }
+    readWrite('backfillSummarize', staging(key), 'reads the map results, writes the report');
   }
   dataApi('backfillSummarize', 'redshift-data:ExecuteStatement');
 
@@ -423,19 +419,14 @@ export function expectedCalls(w: World): Call[] {
     add('exportApiPull', 's3:ListBucket', bucket(w.landingBucket), 'lists the parts of an hour', {
       's3:prefix': w.landingPrefix,
     });
-    for (const action of ['s3:PutObject', 's3:GetObject', 's3:DeleteObject', 's3:AbortMultipartUpload']) {
-      add(
-        'exportApiPull',
-        action,
-        landing(eventFileName(w.projectId, DAY, 5, 0)),
-        'writes pulled hours, deletes parts a newer answer no longer has',
-      );
-    }
+    readWrite(
+      'exportApiPull',
+      landing(eventFileName(w.projectId, DAY, 5, 0)),
+      'writes pulled hours, deletes parts a newer answer no longer has',
+    );
     add('exportApiPull', 's3:ListBucket', bucket(w.stagingBucket), 'HEAD of a missing key answers 404');
     for (const key of [liveStateKey(w.projectId), leaseKey(LIVE_LEASE_NAME)]) {
-      for (const action of ['s3:PutObject', 's3:GetObject', 's3:DeleteObject', 's3:AbortMultipartUpload']) {
-        add('exportApiPull', action, staging(key), 'its state record and lease');
-      }
+      readWrite('exportApiPull', staging(key), 'its state record and lease');
     }
     add('exportApiPull', 'kms:GenerateDataKey', w.keyArn, 'writes SSE-KMS state', s3Key);
     add('exportApiPull', 'kms:Decrypt', w.keyArn, 'reads SSE-KMS state', s3Key);
