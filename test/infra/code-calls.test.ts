@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_BUDGET_MS, runBatcher } from '#shared/pipeline/batcher.ts';
-import { runLoader } from '#shared/pipeline/loader.ts';
+import { DEFAULT_BUDGET_MS, runBatcher } from '#shared/pipeline/batcher/batcher.ts';
+import { runLoader } from '#shared/pipeline/loader/loader.ts';
 import { generateSample } from '#shared/sample/generate.ts';
 import { createTestDatabase } from '#test/support/postgres.ts';
-import { manualClock, PROJECT_ID, settingsFor, tempStores } from '../shared/pipeline/batcher-support.ts';
-import { eventRow, makeWorld, newRunner, stageBatch } from '../shared/pipeline/loader-fixtures.ts';
+import { manualClock, PROJECT_ID, settingsFor, tempStores } from '../shared/pipeline/batcher/support.ts';
+import { eventRow, makeWorld, newRunner, stageBatch } from '../shared/pipeline/loader/fixtures.ts';
 import type { Call, RoleActor } from './iam/catalogue.ts';
 import { describe as describeCall, evaluate, type Matrix, matrixOf } from './iam/matrix.ts';
 import { type RecordedCall, RecordingStore } from './iam/recording-store.ts';
