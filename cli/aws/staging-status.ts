@@ -1,7 +1,7 @@
 import type { Clock } from '#shared/base/clock.ts';
 import { PREFIXES } from '#shared/base/staging-keys.ts';
-import { pendingBatchStats } from '#shared/observability/pending.ts';
 import { sanitizeText } from '#shared/observability/redact.ts';
+import { pendingBatchStats } from '#shared/pipeline/loader/backlog.ts';
 import { attemptsPrefix, batchIdOfKey } from '#shared/pipeline/loader/state.ts';
 import type { Feed } from '#shared/schema/columns.ts';
 import type { ObjectStore, StoredObject } from '#shared/storage/object-store.ts';

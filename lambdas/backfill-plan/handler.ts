@@ -1,25 +1,15 @@
-import { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
-import { ENV, pipelineSettingsFrom } from '#shared/config/pipeline.ts';
-import { requireString } from '#shared/config/validate.ts';
+import { pipelineSettingsFrom } from '#shared/config/pipeline.ts';
 import { runInvocation } from '#shared/observability/invocation.ts';
 import { SERVICES } from '#shared/observability/metric-names.ts';
-import { createObservability, traceClient } from '#shared/observability/powertools.ts';
 import { backfillPlanRunSummary, logRunSummary } from '#shared/observability/run-summary.ts';
 import { type BackfillPlan, type PlanEvent, planBackfill } from '#shared/pipeline/backfill/plan.ts';
-import { S3ObjectStore } from '#shared/storage/s3-store.ts';
+import { setUpLambda } from '../setup.ts';
 
-// Built once per container, so configuration errors fail the first invocation loudly.
-const observability = createObservability({ service: SERVICES.backfill, component: 'backfill-plan' });
+const setup = setUpLambda({ service: SERVICES.backfill, component: 'backfill-plan' });
+const { observability } = setup;
 const settings = pipelineSettingsFrom(process.env);
-const store = new S3ObjectStore({
-  client: traceClient(observability, new S3Client({})),
-  bucket: requireString(
-    process.env,
-    ENV.stagingBucket,
-    'the bucket for staged parts, manifests and backfill files',
-  ),
-});
+const staging = setup.store('staging');
 
 /**
  * First state of the backfill. A `BackfillInputError` (the error name is kept) ends the
@@ -32,7 +22,7 @@ export async function handler(event: PlanEvent, context: Context): Promise<Backf
     context,
     { kind: 'backfill-plan', correlation: { executionName } },
     async () => {
-      const plan = await planBackfill({ store, settings }, event);
+      const plan = await planBackfill({ store: staging, settings }, event);
       logRunSummary(observability.logger, backfillPlanRunSummary(plan, event.executionName));
       return plan;
     },

@@ -1,13 +1,9 @@
-import { RedshiftDataClient } from '@aws-sdk/client-redshift-data';
-import { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { systemClock } from '#shared/base/clock.ts';
-import { ENV, pipelineSettingsFrom } from '#shared/config/pipeline.ts';
-import { requireString } from '#shared/config/validate.ts';
+import { pipelineSettingsFrom } from '#shared/config/pipeline.ts';
 import { backfillQuarantineReasons, readBackfillReport } from '#shared/observability/backfill-reasons.ts';
 import { runInvocation } from '#shared/observability/invocation.ts';
 import { SERVICES } from '#shared/observability/metric-names.ts';
-import { createObservability, traceClient } from '#shared/observability/powertools.ts';
 import { recordBackfillRun } from '#shared/observability/run-metrics.ts';
 import { backfillSummarizeRunSummary, logRunSummary } from '#shared/observability/run-summary.ts';
 import {
@@ -15,25 +11,13 @@ import {
   type SummarizeEvent,
   summarizeBackfill,
 } from '#shared/pipeline/backfill/summarize.ts';
-import { S3ObjectStore } from '#shared/storage/s3-store.ts';
-import { redshiftDataRunnerFrom } from '#shared/warehouse/redshift-data-env.ts';
+import { setUpLambda, warehouseOf } from '../setup.ts';
 
-// Built once per container, so configuration errors fail the first invocation loudly.
-const observability = createObservability({ service: SERVICES.backfill, component: 'backfill-summarize' });
+const setup = setUpLambda({ service: SERVICES.backfill, component: 'backfill-summarize' });
+const { observability } = setup;
 const settings = pipelineSettingsFrom(process.env);
-const store = new S3ObjectStore({
-  client: traceClient(observability, new S3Client({})),
-  bucket: requireString(
-    process.env,
-    ENV.stagingBucket,
-    'the bucket for staged parts, manifests and backfill files',
-  ),
-});
-const runner = redshiftDataRunnerFrom(
-  process.env,
-  traceClient(observability, new RedshiftDataClient({})),
-  'amplitude-export-backfill-summary',
-);
+const staging = setup.store('staging');
+const runner = warehouseOf(setup, 'amplitude-export-backfill-summary');
 
 /**
  * Last state of the backfill: the report, the metrics, and the verdict the state machine
@@ -43,12 +27,12 @@ export async function handler(event: SummarizeEvent, context: Context): Promise<
   const correlation = { runId: event?.plan?.runId };
   return runInvocation(observability, context, { kind: 'backfill-summarize', correlation }, async () => {
     const summary = await summarizeBackfill(
-      { store, runner, schema: settings.schema, projectId: settings.projectId, clock: systemClock },
+      { store: staging, runner, schema: settings.schema, projectId: settings.projectId, clock: systemClock },
       event,
     );
     const reasons = await backfillQuarantineReasons(
-      store,
-      await readBackfillReport(store, summary.reportKey),
+      staging,
+      await readBackfillReport(staging, summary.reportKey),
     );
     recordBackfillRun(observability.metrics, summary, reasons);
     logRunSummary(observability.logger, backfillSummarizeRunSummary(summary));

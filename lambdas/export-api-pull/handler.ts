@@ -1,16 +1,12 @@
-import { S3Client } from '@aws-sdk/client-s3';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Context } from 'aws-lambda';
 import { systemClock } from '#shared/base/clock.ts';
-import { ENV } from '#shared/config/pipeline.ts';
-import { timeBudgetMs } from '#shared/config/scheduled-run.ts';
-import { requireString } from '#shared/config/validate.ts';
 import { liveMetricValues } from '#shared/observability/export-api-metrics.ts';
+import { runInvocation } from '#shared/observability/invocation.ts';
 import { DIMENSIONS, SERVICES } from '#shared/observability/metric-names.ts';
-import { createObservability, traceClient } from '#shared/observability/powertools.ts';
+import { sanitizeText } from '#shared/observability/redact.ts';
 import { type LivePullSummary, runLivePull } from '#shared/sources/amplitude-export-api/live.ts';
-import { exportApiClientFrom, livePullSettingsFrom } from '#shared/sources/amplitude-export-api/settings.ts';
-import { S3ObjectStore } from '#shared/storage/s3-store.ts';
+import { livePullSettingsFrom } from '#shared/sources/amplitude-export-api/settings.ts';
+import { exportApiOf, setUpLambda } from '../setup.ts';
 
 /**
  * Thrown after the summary is logged and the metrics are sent when no retry can help
@@ -22,55 +18,58 @@ export class ExportApiPullNeedsAttentionError extends Error {
   override readonly name = 'ExportApiPullNeedsAttentionError';
 }
 
-// Built once per container, so configuration errors fail the first invocation loudly.
-const { logger, metrics, ...observability } = createObservability({
-  service: SERVICES.exportApi,
-  component: 'export-api-pull',
-});
+const setup = setUpLambda({ service: SERVICES.exportApi, component: 'export-api-pull' });
+const { observability } = setup;
+const { logger, metrics } = observability;
 const settings = livePullSettingsFrom(process.env);
-const s3 = traceClient(observability, new S3Client({}));
-const landing = new S3ObjectStore({
-  client: s3,
-  bucket: requireString(process.env, ENV.landingBucket, 'the bucket the Export API files are written to'),
-});
-const staging = new S3ObjectStore({
-  client: s3,
-  bucket: requireString(process.env, ENV.stagingBucket, 'the bucket for state records and leases'),
-});
-const api = exportApiClientFrom(process.env, {
-  secrets: traceClient(observability, new SecretsManagerClient({})),
-  onRetry: (retry) => logger.warn('Export API request failed; retrying', { retry }),
-});
+const landing = setup.store('landing');
+const staging = setup.store('staging');
+const api = exportApiOf(setup);
 
 /** Scheduled by EventBridge (hourly); the event carries nothing the pull needs. */
 export async function handler(_event: unknown, context: Context): Promise<LivePullSummary> {
-  logger.addContext(context);
-  const budgetMs = timeBudgetMs(context.getRemainingTimeInMillis(), 'exportApiPull');
-  const summary = await runLivePull({
-    api,
-    landing,
-    staging,
-    settings,
-    clock: systemClock,
-    budgetMs,
-    runId: context.awsRequestId,
-  });
-  publishMetrics(summary);
-  logSummary(summary);
+  const runId = context.awsRequestId;
+  const options = {
+    kind: 'export-api-pull',
+    correlation: { runId },
+    budgetOf: 'exportApiPull',
+  } as const;
+  const summary = await runInvocation(
+    observability,
+    context,
+    options,
+    async ({ budgetMs = Number.POSITIVE_INFINITY }) => {
+      const result = await runLivePull({
+        api,
+        landing,
+        staging,
+        settings,
+        clock: systemClock,
+        budgetMs,
+        runId,
+      });
+      recordMetrics(result);
+      logSummary(result);
+      return result;
+    },
+  );
+  // Thrown after the summary is logged and the metrics are flushed, like the loader's.
   if (summary.fatal) {
     throw new ExportApiPullNeedsAttentionError(
-      `The Export API pull stopped: ${summary.fatal.message} The ${summary.gapHours} missing hour(s) are retried on every run once this is fixed.`,
+      sanitizeText(
+        `The Export API pull stopped: ${summary.fatal.message} The ${summary.gapHours} missing hour(s) are retried on every run once this is fixed.`,
+      ),
     );
   }
   return summary;
 }
 
-function publishMetrics(summary: LivePullSummary): void {
+/** Stored for the wrapper to flush at the end of the invocation, as every handler's are. */
+function recordMetrics(summary: LivePullSummary): void {
   const values = liveMetricValues(summary);
   if (values.length === 0) return;
   metrics.addDimension(DIMENSIONS.feed, 'events');
   for (const { name, unit, value } of values) metrics.addMetric(name, unit, value);
-  metrics.publishStoredMetrics();
 }
 
 function logSummary(summary: LivePullSummary): void {

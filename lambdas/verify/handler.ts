@@ -1,6 +1,4 @@
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import { RedshiftDataClient } from '@aws-sdk/client-redshift-data';
-import { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { CloudFormationCustomResourceEvent, Context } from 'aws-lambda';
 import { systemClock } from '#shared/base/clock.ts';
@@ -8,31 +6,23 @@ import { ENV, pipelineSettingsFrom } from '#shared/config/pipeline.ts';
 import { requireString } from '#shared/config/validate.ts';
 import { runInvocation } from '#shared/observability/invocation.ts';
 import { SERVICES } from '#shared/observability/metric-names.ts';
-import { createObservability, traceClient } from '#shared/observability/powertools.ts';
 import { logRunSummary, verifyRunSummary } from '#shared/observability/run-summary.ts';
-import { S3ObjectStore } from '#shared/storage/s3-store.ts';
 import { deployCheckDecision, skippedReason } from '#shared/verify/on-deploy.ts';
 import { runVerify, type VerifyReport } from '#shared/verify/verify.ts';
-import { redshiftDataRunnerFrom } from '#shared/warehouse/redshift-data-env.ts';
+import { setUpLambda, warehouseOf } from '../setup.ts';
 
 /** Key of a stack-created secret whose password is still the generated one (infra/constructs/storage.ts). */
 const PLACEHOLDER_KEY = 'passwordIsPlaceholder';
 
-const observability = createObservability({ service: SERVICES.verify });
+const setup = setUpLambda({ service: SERVICES.verify });
+const { observability } = setup;
 const settings = pipelineSettingsFrom(process.env);
 const secretArn = requireString(process.env, ENV.secretArn, 'the ARN of the Redshift credentials secret');
-const store = new S3ObjectStore({
-  client: traceClient(observability, new S3Client({})),
-  bucket: requireString(process.env, ENV.stagingBucket, 'the staging bucket'),
-});
 const database = requireString(process.env, ENV.database, 'the Redshift database');
-const runner = redshiftDataRunnerFrom(
-  process.env,
-  traceClient(observability, new RedshiftDataClient({})),
-  'amplitude-export-verify',
-);
-const secrets = traceClient(observability, new SecretsManagerClient({}));
-const cloudformation = traceClient(observability, new CloudFormationClient({}));
+const staging = setup.store('staging');
+const runner = warehouseOf(setup, 'amplitude-export-verify');
+const secrets = setup.traced(new SecretsManagerClient({}));
+const cloudformation = setup.traced(new CloudFormationClient({}));
 
 /**
  * Invoked by hand (any event: returns the report) or as a CloudFormation custom resource
@@ -62,7 +52,7 @@ export async function handler(
     async () => {
       const secret = await secretFacts();
       const result = await runVerify({
-        store,
+        store: staging,
         runner,
         settings,
         clock: systemClock,

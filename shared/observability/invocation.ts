@@ -1,4 +1,5 @@
 import type { Context } from 'aws-lambda';
+import { type ScheduledFunction, timeBudgetMs } from '../config/scheduled-run.ts';
 import type { Observability } from './powertools.ts';
 import { sanitizedErrorFor } from './redact.ts';
 import { logRunFailure, type RunKind } from './run-summary.ts';
@@ -11,6 +12,17 @@ export interface InvocationOptions {
    * to every log line and, as X-Ray annotations, to the trace. Undefined values are skipped.
    */
   readonly correlation?: Readonly<Record<string, string | undefined>>;
+  /**
+   * The scheduled function whose time budget the work gets as `budgetMs` (the remaining time
+   * less its margin, `config/scheduled-run.ts`). @default - no budget
+   */
+  readonly budgetOf?: ScheduledFunction;
+}
+
+/** What the wrapper hands the work. */
+export interface Invocation {
+  /** How long the work may keep starting new steps; set when `budgetOf` is. */
+  readonly budgetMs?: number;
 }
 
 type Segment = NonNullable<ReturnType<Observability['tracer']['getSegment']>>;
@@ -19,14 +31,15 @@ type Segment = NonNullable<ReturnType<Observability['tracer']['getSegment']>>;
  * Runs one invocation's work inside the Powertools lifecycle: the Lambda context and the
  * correlation keys on every log line, a `## <function>` trace subsegment annotated with the
  * cold start, the service and the correlation ids, metrics flushed at the end whatever
- * happens. A thrown error is logged as the run's failed summary line, recorded on the trace
- * and rethrown sanitized (same name and code, so Step Functions Retry/Catch still match).
+ * happens; with `budgetOf`, the work's time budget. A thrown error is logged as the run's
+ * failed summary line, recorded on the trace and rethrown sanitized (same name and code, so
+ * Step Functions Retry/Catch still match).
  */
 export async function runInvocation<T>(
   observability: Observability,
   context: Context | undefined,
   options: InvocationOptions,
-  work: () => Promise<T>,
+  work: (invocation: Invocation) => Promise<T>,
 ): Promise<T> {
   const { logger, metrics, tracer } = observability;
   const correlation = Object.fromEntries(
@@ -49,7 +62,11 @@ export async function runInvocation<T>(
   }
 
   try {
-    return await work();
+    const budgetMs =
+      context && options.budgetOf !== undefined
+        ? timeBudgetMs(context.getRemainingTimeInMillis(), options.budgetOf)
+        : undefined;
+    return await work(budgetMs === undefined ? {} : { budgetMs });
   } catch (error) {
     logRunFailure(
       logger,

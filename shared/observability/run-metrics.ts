@@ -1,11 +1,11 @@
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { BackfillSummary, ChunkReport, Totals } from '../pipeline/backfill/summarize.ts';
 import type { BatcherSummary } from '../pipeline/batcher/batcher.ts';
+import type { PendingBatchStats } from '../pipeline/loader/backlog.ts';
 import type { LoaderSummary } from '../pipeline/loader/summary.ts';
 import type { Feed } from '../schema/columns.ts';
 import { QUARANTINE_REASONS } from '../transform/outcome.ts';
 import { DIMENSIONS, METRICS, type MetricName } from './metric-names.ts';
-import type { PendingBatchStats } from './pending.ts';
 
 type Unit = (typeof MetricUnit)[keyof typeof MetricUnit];
 

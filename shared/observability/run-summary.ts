@@ -3,10 +3,10 @@ import type { BackfillPlan } from '../pipeline/backfill/plan.ts';
 import type { PreparedChunk } from '../pipeline/backfill/prepare.ts';
 import type { BackfillSummary } from '../pipeline/backfill/summarize.ts';
 import type { BatcherSummary } from '../pipeline/batcher/batcher.ts';
+import type { PendingBatchStats } from '../pipeline/loader/backlog.ts';
 import type { LoaderSummary } from '../pipeline/loader/summary.ts';
 import type { Feed } from '../schema/columns.ts';
 import type { VerifyReport } from '../verify/verify.ts';
-import type { PendingBatchStats } from './pending.ts';
 import { sanitizeError, sanitizeText } from './redact.ts';
 
 /** The `message` of every run's summary line: what the Logs Insights query filters on. */
@@ -18,7 +18,8 @@ export type RunKind =
   | 'backfill-plan'
   | 'backfill-prepare'
   | 'backfill-summarize'
-  | 'verify';
+  | 'verify'
+  | 'export-api-pull';
 
 /**
  * - `ok`: the run did its work.

@@ -80,3 +80,25 @@ export function emptyFeedLoadSummary(feed: Feed): FeedLoadSummary {
     loads: [],
   };
 }
+
+/**
+ * What a person must do after a run with `needsAttention`: the batches moved to failed/ and
+ * the first setup problem, in one message (ids and error facts only, never row data).
+ */
+export function attentionMessage(summary: LoaderSummary): string {
+  const failed = summary.feeds.flatMap((feed) =>
+    feed.failedBatchIds.map((batchId) => `${feed.feed}/${batchId}`),
+  );
+  const setup = summary.errors.filter((error) => error.kind === 'systemic');
+  const parts: string[] = [];
+  if (failed.length > 0) {
+    parts.push(
+      `${failed.length} batch(es) were moved to manifests/failed/ (${failed.join(', ')}); each has an .error.json beside it saying why and how to load it again.`,
+    );
+  }
+  if (setup.length > 0) {
+    const first = setup[0]!;
+    parts.push(`Loading stopped on a setup problem [${first.code ?? first.name}]: ${first.message}`);
+  }
+  return `Loader run ${summary.runId} needs attention. ${parts.join(' ')}`;
+}

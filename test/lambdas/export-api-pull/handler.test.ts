@@ -136,4 +136,37 @@ describe('export-api-pull Lambda handler', () => {
     expect(expectNoSecrets([output.join('\n'), (error as Error).message].join('\n'))).toEqual([]);
     expect(output.join('\n')).not.toContain('revoked-secret');
   });
+
+  it('runs inside the invocation wrapper: a failure becomes the failed run summary line and is rethrown by name', async () => {
+    secrets.on(GetSecretValueCommand).resolves({
+      SecretString: JSON.stringify({ apiKey: API_KEY, secretKey: SECRET_KEY }),
+    });
+    s3.on(PutObjectCommand).rejects(
+      Object.assign(new Error('Access Denied'), {
+        name: 'AccessDenied',
+        $metadata: { httpStatusCode: 403 },
+      }),
+    );
+    const { handler } = await loadHandler();
+
+    const error = (await handler({}, context).catch((caught: unknown) => caught)) as Error;
+
+    expect(error.name).toBe('StorageAccessError');
+    expect(error.message).toMatch(/^S3 refused PutObject on s3:\/\/staging-bucket\/state\/leases\//);
+    const [line] = output
+      .flatMap((chunk) => chunk.split('\n'))
+      .filter((text) => text.includes('"run summary"'))
+      .map((text) => JSON.parse(text) as Record<string, unknown>);
+    expect(line).toMatchObject({
+      level: 'ERROR',
+      function_name: 'export-api-pull',
+      runId: 'request-1',
+      run: {
+        kind: 'export-api-pull',
+        runId: 'request-1',
+        status: 'failed',
+        errors: [{ name: 'StorageAccessError' }],
+      },
+    });
+  });
 });

@@ -8,7 +8,6 @@ import { eventFileName } from '#shared/base/export-files.ts';
 import { pipelineSettingsFrom } from '#shared/config/pipeline.ts';
 import { runInvocation } from '#shared/observability/invocation.ts';
 import { SERVICES } from '#shared/observability/metric-names.ts';
-import { pendingBatchStats } from '#shared/observability/pending.ts';
 import { createObservability } from '#shared/observability/powertools.ts';
 import { recordBatcherRun, recordLoaderRun } from '#shared/observability/run-metrics.ts';
 import {
@@ -18,6 +17,7 @@ import {
   RUN_SUMMARY_MESSAGE,
 } from '#shared/observability/run-summary.ts';
 import { runBatcher } from '#shared/pipeline/batcher/batcher.ts';
+import { pendingBatchStats } from '#shared/pipeline/loader/backlog.ts';
 import { runLoader } from '#shared/pipeline/loader/loader.ts';
 import { ensureWarehouseObjects } from '#shared/sql/ensure.ts';
 import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';

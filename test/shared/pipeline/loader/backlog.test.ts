@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { manifestKey } from '#shared/base/staging-keys.ts';
-import { pendingBatchStats } from '#shared/observability/pending.ts';
+import { pendingBatchStats } from '#shared/pipeline/loader/backlog.ts';
 import { failureReportKey } from '#shared/pipeline/loader/state.ts';
 import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
 

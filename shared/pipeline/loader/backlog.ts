@@ -1,8 +1,9 @@
-import type { Clock } from '../base/clock.ts';
-import { PREFIXES } from '../base/staging-keys.ts';
-import { batchIdOfKey } from '../pipeline/loader/state.ts';
-import type { Feed } from '../schema/columns.ts';
-import type { ObjectStore } from '../storage/object-store.ts';
+import type { Clock } from '../../base/clock.ts';
+import { PREFIXES } from '../../base/staging-keys.ts';
+import type { Feed } from '../../schema/columns.ts';
+import type { ObjectStore } from '../../storage/object-store.ts';
+import { batchIdOfKey } from './state.ts';
+import type { LoaderSummary } from './summary.ts';
 
 export interface PendingBatchStats {
   /** Batch manifests in `manifests/pending/<feed>/`. */
@@ -45,4 +46,30 @@ export async function pendingBatchStats(
       : { count };
   }
   return stats;
+}
+
+/**
+ * The backlog after a loader run, for the pending-age alarm. A run that left nothing pending
+ * needs no listing; when the listing fails, `onListingError` hears why and the result is
+ * `undefined` (the run's own count is reported without an age).
+ */
+export async function backlogAfter(
+  run: LoaderSummary,
+  store: ObjectStore,
+  clock: Clock,
+  onListingError: (error: unknown) => void,
+): Promise<Partial<Record<Feed, PendingBatchStats>> | undefined> {
+  if (!run.skipped && run.feeds.every((feed) => feed.batchesPending === 0)) {
+    return Object.fromEntries(run.feeds.map((feed) => [feed.feed, { count: 0 }]));
+  }
+  try {
+    return await pendingBatchStats(
+      store,
+      run.feeds.map((feed) => feed.feed),
+      clock,
+    );
+  } catch (error) {
+    onListingError(error);
+    return undefined;
+  }
 }
