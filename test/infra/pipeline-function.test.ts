@@ -69,7 +69,10 @@ describe('PipelineFunction', () => {
     );
     expect(runtimes.length).toBeGreaterThan(0);
     for (const runtime of runtimes) {
-      expect(`nodejs${process.versions.node.split('.')[0]}.x`).toBe(runtime);
+      expect(
+        `nodejs${process.versions.node.split('.')[0]}.x`,
+        'the tests run on another Node.js than the Lambdas: run `npm ci`, which installs Node 22 (the `node` dev dependency) and npm puts it first on PATH',
+      ).toBe(runtime);
     }
   });
 
