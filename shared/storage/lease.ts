@@ -15,6 +15,25 @@ export interface LeaseOptions {
   /** How long the lease holds without `renew()`: longer than the longest run (the Lambda timeout). */
   readonly ttlMs: number;
   readonly clock: Clock;
+  /**
+   * The process taking the lease, recorded in it, with how to tell that a recorded process is
+   * gone. Only where that can be known (one machine: the local runner, by host and process
+   * id) is a live lease of a dead holder taken over at once; without it (Lambda: an
+   * invocation cannot see another) a lease is freed only by its expiry.
+   */
+  readonly holder?: LeaseHolderCheck;
+}
+
+/** The process that holds a lease. */
+export interface LeaseHolder {
+  readonly host: string;
+  readonly pid: number;
+}
+
+export interface LeaseHolderCheck {
+  readonly self: LeaseHolder;
+  /** True only when `holder` is certainly not running any more. */
+  readonly isGone: (holder: LeaseHolder) => boolean;
 }
 
 /** The lease file's content. */
@@ -24,6 +43,7 @@ export interface LeaseRecord {
   readonly token: string;
   readonly acquiredAt: string;
   readonly expiresAt: string;
+  readonly holder?: LeaseHolder;
 }
 
 export interface Lease {
@@ -39,13 +59,18 @@ export interface Lease {
   release(): Promise<boolean>;
 }
 
-export type LeaseAttempt =
-  | { readonly acquired: true; readonly lease: Lease }
-  | { readonly acquired: false; readonly heldBy: string; readonly expiresAt: Date };
+/** Who holds a lease that could not be taken, and until when. */
+export interface LeaseHeld {
+  readonly acquired: false;
+  readonly heldBy: string;
+  readonly expiresAt: Date;
+  /** The holding process, when it recorded itself. */
+  readonly holder?: LeaseHolder;
+}
 
-export type WithLeaseResult<T> =
-  | { readonly acquired: true; readonly result: T }
-  | { readonly acquired: false; readonly heldBy: string; readonly expiresAt: Date };
+export type LeaseAttempt = { readonly acquired: true; readonly lease: Lease } | LeaseHeld;
+
+export type WithLeaseResult<T> = { readonly acquired: true; readonly result: T } | LeaseHeld;
 
 export class LeaseLostError extends Error {
   override readonly name = 'LeaseLostError';
@@ -81,10 +106,18 @@ export async function tryAcquireLease(
     const current = await readLease(store, name);
     if (!current) continue;
     const { record, etag } = current;
-    if (record && Date.parse(record.expiresAt) > options.clock().getTime()) {
-      return { acquired: false, heldBy: record.owner, expiresAt: new Date(record.expiresAt) };
+    const live = record !== undefined && Date.parse(record.expiresAt) > options.clock().getTime();
+    const holderGone = record?.holder !== undefined && options.holder?.isGone(record.holder) === true;
+    if (record && live && !holderGone) {
+      return {
+        acquired: false,
+        heldBy: record.owner,
+        expiresAt: new Date(record.expiresAt),
+        ...(record.holder ? { holder: record.holder } : {}),
+      };
     }
-    // Expired, or not a lease record at all: take it over, but only the version we looked at.
+    // Expired, its holder gone, or not a lease record at all: take it over, but only the
+    // version we looked at.
     const taken = await writeNewLease(store, name, options, { ifMatch: etag });
     if (taken) return { acquired: true, lease: taken };
   }
@@ -113,6 +146,27 @@ export async function withLease<T>(
   }
   await attempt.lease.release();
   return { acquired: true, result };
+}
+
+/**
+ * Deletes the lease when `holder` is the process recorded in it: for a process that stops on
+ * a signal while its work, and the `Lease` objects with it, are still running. `false` when the
+ * lease is free or another process holds it.
+ */
+export async function releaseLeaseOf(
+  store: ObjectStore,
+  name: string,
+  holder: LeaseHolder,
+): Promise<boolean> {
+  const current = await readLease(store, name);
+  if (current?.record?.holder?.host !== holder.host || current.record.holder.pid !== holder.pid) return false;
+  try {
+    await store.delete(leaseKey(name), { ifMatch: current.etag });
+    return true;
+  } catch (error) {
+    if (error instanceof PreconditionFailedError || error instanceof ObjectNotFoundError) return false;
+    throw error;
+  }
 }
 
 /** The lease file as it is now; `record` is `undefined` when the file is not a lease record. */
@@ -145,6 +199,7 @@ async function writeNewLease(
     token: randomUUID(),
     acquiredAt: now.toISOString(),
     expiresAt: new Date(now.getTime() + options.ttlMs).toISOString(),
+    ...(options.holder ? { holder: options.holder.self } : {}),
   };
   try {
     const { etag } = await store.put(leaseKey(name), JSON.stringify(record), {
@@ -228,11 +283,17 @@ function parseRecord(bytes: Buffer): LeaseRecord | undefined {
     return undefined;
   }
   if (typeof value !== 'object' || value === null) return undefined;
-  const { owner, token, acquiredAt, expiresAt } = value as Record<string, unknown>;
+  const { owner, token, acquiredAt, expiresAt, holder } = value as Record<string, unknown>;
   if (typeof owner !== 'string' || typeof token !== 'string') return undefined;
   if (typeof acquiredAt !== 'string' || typeof expiresAt !== 'string') return undefined;
   if (!Number.isFinite(Date.parse(acquiredAt)) || !Number.isFinite(Date.parse(expiresAt))) return undefined;
-  return { owner, token, acquiredAt, expiresAt };
+  const { host, pid } = (typeof holder === 'object' && holder !== null ? holder : {}) as Record<
+    string,
+    unknown
+  >;
+  const recorded =
+    typeof host === 'string' && Number.isInteger(pid) ? { host, pid: pid as number } : undefined;
+  return { owner, token, acquiredAt, expiresAt, ...(recorded ? { holder: recorded } : {}) };
 }
 
 function assertOptions(name: string, options: LeaseOptions): void {

@@ -10,6 +10,7 @@ import {
   LeaseLostError,
   type LeaseOptions,
   readLease,
+  releaseLeaseOf,
   tryAcquireLease,
   withLease,
 } from '#shared/storage/lease.ts';
@@ -200,5 +201,50 @@ describe('withLease', () => {
     ).rejects.toThrow('load failed');
 
     expect(await readLease(store, 'loader')).toBeUndefined();
+  });
+});
+
+describe('a holder that records its process (the local runner)', () => {
+  const here = { host: 'laptop', pid: 4242 };
+  const running = new Set<number>([4242, 5151]);
+  const local = (owner: string, pid: number): LeaseOptions => ({
+    ...as(owner),
+    holder: { self: { host: 'laptop', pid }, isGone: (h) => h.host === 'laptop' && !running.has(h.pid) },
+  });
+
+  it('records host and process id, and refuses the lease while that process runs', async () => {
+    await acquireLease(store, 'batcher', local('batcher:run-1', here.pid));
+    const onDisk = JSON.parse((await store.getBytes(leaseKey('batcher'))).toString());
+    expect(onDisk.holder).toEqual(here);
+    expect(await tryAcquireLease(store, 'batcher', local('batcher:run-2', 5151))).toEqual({
+      acquired: false,
+      heldBy: 'batcher:run-1',
+      expiresAt: new Date(T0.getTime() + 10 * MINUTE),
+      holder: here,
+    });
+  });
+
+  it('takes over a live lease at once when its process is gone (Ctrl-C, SIGKILL)', async () => {
+    await acquireLease(store, 'batcher', local('batcher:run-1', 7777)); // 7777 is not running
+    advance(MINUTE);
+    const lease = await acquireLease(store, 'batcher', local('batcher:run-2', 5151));
+    expect(lease?.owner).toBe('batcher:run-2');
+  });
+
+  it('keeps TTL semantics for a taker without a process check (Lambda): a dead holder still blocks until expiry', async () => {
+    await acquireLease(store, 'loader', local('loader:run-1', 7777));
+    advance(MINUTE);
+    expect(await acquireLease(store, 'loader', as('loader:lambda'))).toBeUndefined();
+    advance(10 * MINUTE);
+    expect((await acquireLease(store, 'loader', as('loader:lambda')))?.owner).toBe('loader:lambda');
+  });
+
+  it("releaseLeaseOf deletes the lease of that process only (a signal handler's release)", async () => {
+    await acquireLease(store, 'loader', local('loader:run-1', 5151));
+    expect(await releaseLeaseOf(store, 'loader', here)).toBe(false);
+    expect(await readLease(store, 'loader')).toBeDefined();
+    expect(await releaseLeaseOf(store, 'loader', { host: 'laptop', pid: 5151 })).toBe(true);
+    expect(await readLease(store, 'loader')).toBeUndefined();
+    expect(await releaseLeaseOf(store, 'loader', { host: 'laptop', pid: 5151 })).toBe(false);
   });
 });
