@@ -108,7 +108,21 @@ type Attempt =
       readonly reason: string;
       readonly status?: number;
       readonly retryAfterMs?: number;
+      /** Set when the request never reached Amplitude: the name did not resolve, or no connection. */
+      readonly unreachable?: string;
     };
+
+/** Error codes of a request that never reached the server (Node's DNS and socket errors). */
+const UNREACHABLE_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'ECONNREFUSED', 'ENETUNREACH', 'EHOSTUNREACH']);
+
+function unreachableCode(error: unknown): string | undefined {
+  for (let current = error, depth = 0; current instanceof Error && depth < 4; depth++) {
+    const code = (current as NodeJS.ErrnoException).code;
+    if (code && UNREACHABLE_CODES.has(code)) return code;
+    current = current.cause;
+  }
+  return undefined;
+}
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 const SNIPPET_BYTES = 1024;
@@ -175,11 +189,16 @@ export class ExportApiClient implements ExportApi {
           if (result.status === 504) {
             return { kind: 'too-large', status: 504, detail: `${result.reason}, ${attempt} times` };
           }
+          // A name that does not resolve or a refused connection is this machine's network,
+          // not Amplitude: say so rather than point at Amplitude's status page.
+          const advice = result.unreachable
+            ? `${new URL(this.baseUrl).host} could not be reached from this machine (${result.unreachable}): check its network, DNS and proxy settings`
+            : 'Check https://status.amplitude.com';
           throw new ExportApiError(
             'unavailable',
             range,
             `gave up after ${attempt} attempts; the last one failed with: ${result.reason}. ` +
-              'Check https://status.amplitude.com; the pull can simply be run again (it replaces what it wrote).',
+              `${advice}; the pull can simply be run again (it replaces what it wrote).`,
             result.status,
           );
         }
@@ -220,7 +239,12 @@ export class ExportApiClient implements ExportApi {
           redirect: 'follow',
         });
       } catch (error) {
-        return { kind: 'retry', reason: describeFailure(error, controller.signal, credentials) };
+        const unreachable = unreachableCode(error);
+        return {
+          kind: 'retry',
+          reason: describeFailure(error, controller.signal, credentials),
+          ...(unreachable ? { unreachable } : {}),
+        };
       }
       clearTimeout(timer);
       const status = response.status;

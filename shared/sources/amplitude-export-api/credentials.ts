@@ -27,10 +27,20 @@ export class ExportApiCredentials {
     return this.#authorization;
   }
 
-  /** `text` with every credential (and their base64 form) replaced, for error messages. */
+  /**
+   * `text` with every credential (and their base64 form) replaced, for error messages. A value
+   * shorter than 8 characters (a mistyped key) is replaced only where it stands alone: cut out
+   * of every word it would garble the message ("f[redacted]iled" for a key "a").
+   */
   redact(text: string): string {
     let result = text;
-    for (const value of this.#values) result = result.split(value).join('[redacted]');
+    for (const value of this.#values) {
+      if (value.length >= 8) result = result.split(value).join('[redacted]');
+      else {
+        const escaped = value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+        result = result.replace(new RegExp(`(?<![A-Za-z0-9])${escaped}(?![A-Za-z0-9])`, 'g'), '[redacted]');
+      }
+    }
     return result;
   }
 

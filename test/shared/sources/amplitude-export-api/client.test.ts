@@ -237,6 +237,28 @@ describe('credentials never leak', () => {
     expect(expectNoSecrets(printed)).toEqual([]);
   });
 
+  it('says the network of this machine, not Amplitude, when the host cannot be reached', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const error = await h
+      .client({ baseUrl: `http://127.0.0.1:${port}`, maxAttempts: 2 })
+      .fetchRange(range)
+      .catch((caught: unknown) => caught);
+    expect((error as Error).message).toContain(
+      `127.0.0.1:${port} could not be reached from this machine (ECONNREFUSED): check its network, DNS and proxy settings`,
+    );
+    expect((error as Error).message).not.toContain('status.amplitude.com');
+  });
+
+  it('keeps a short mistyped key out of messages without cutting it out of every word', () => {
+    const credentials = new ExportApiCredentials('a', 'zz');
+    expect(credentials.redact('the request failed: key a was refused (zz)')).toBe(
+      'the request failed: key [redacted] was refused ([redacted])',
+    );
+  });
+
   it('prints the credentials object as a placeholder', () => {
     const credentials = new ExportApiCredentials(API_KEY, SECRET_KEY);
     const printed = [everyFormOf(credentials), everyFormOf({ credentials }), `${credentials}`].join('\n');
