@@ -54,14 +54,16 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     io.stderr(`Unknown command ${JSON.stringify(name)}.\n\n${usage()}`);
     return 2;
   }
+  // Flags never stand first, so a first plain word is a sub-command (`local backfill`): name it too.
+  const label = rest[0] !== undefined && /^[a-z][a-z-]*$/.test(rest[0]) ? `${name} ${rest[0]}` : name;
   try {
     return await (await command.load())(rest, io);
   } catch (error) {
     if (error instanceof UsageError || error instanceof ConfigError) {
-      io.stderr(`redshift-export ${name}: ${error.message}\n`);
+      io.stderr(`redshift-export ${label}: ${error.message}\n`);
       return 2;
     }
-    io.stderr(`redshift-export ${name} failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    io.stderr(`redshift-export ${label} failed: ${error instanceof Error ? error.message : String(error)}\n`);
     return 1;
   }
 }

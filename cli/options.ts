@@ -1,9 +1,14 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { nearestName } from '#shared/config/validate.ts';
 import { UsageError } from './io.ts';
 
-/** `30s`, `5m`, `1h` or plain milliseconds -> milliseconds. */
+/** `30s`, `5m`, `1h` or `1500ms` -> milliseconds. A bare number is refused: 5 could mean any unit. */
 export function parseInterval(text: string, flag: string): number {
-  const match = /^(\d+)(ms|s|m|h)?$/.exec(text.trim());
+  if (/^\d+$/.test(text.trim())) {
+    const n = text.trim();
+    throw new UsageError(`${flag} needs a unit: ${n}s, ${n}m or ${n}h (seconds, minutes, hours).`);
+  }
+  const match = /^(\d+)(ms|s|m|h)$/.exec(text.trim());
   if (!match) throw new UsageError(`${flag} must look like 30s, 5m or 1h, got ${JSON.stringify(text)}.`);
   const amount = Number(match[1]);
   const unit = match[2] ?? 'ms';
@@ -55,6 +60,16 @@ export function parseOptions<const T extends NonNullable<ParseArgsConfig['option
   try {
     return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
   } catch (error) {
-    throw new UsageError(`${(error as Error).message}\n\n${help}`);
+    const message = (error as Error).message;
+    const unknown = /^Unknown option '(--[^']+)'/.exec(message)?.[1];
+    const guess = unknown ? nearestFlag(unknown, Object.keys(options)) : undefined;
+    const hint = guess ? ` Did you mean --${guess}?` : '';
+    throw new UsageError(`${message.split('. ')[0]}.${hint}\n\n${help}`);
   }
+}
+
+/** The flag nearest to a mistyped one, when near enough to be a typo. */
+function nearestFlag(given: string, flags: readonly string[]): string | undefined {
+  const typed = given.replace(/^--/, '').split('=')[0]!;
+  return nearestName(typed, flags, Math.max(1, Math.floor(typed.length / 3)));
 }

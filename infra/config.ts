@@ -4,6 +4,7 @@ import {
   ConfigError,
   identifierFrom,
   integerIn,
+  nearestName,
   optionalString,
   orgIdFrom,
   prefixFrom,
@@ -223,30 +224,9 @@ function assertKnownKeys(givenKeys: readonly string[]): void {
   );
 }
 
-/** The known key nearest to `key` by edit distance (ignoring case), when it is near enough to be a typo. */
+/** The known key nearest to `key` (ignoring case), when it is near enough to be a typo. */
 export function closest(key: string, known: readonly string[]): string | undefined {
-  let best: { key: string; distance: number } | undefined;
-  for (const candidate of known) {
-    const distance = editDistance(key.toLowerCase(), candidate.toLowerCase());
-    if (!best || distance < best.distance) best = { key: candidate, distance };
-  }
-  return best && best.distance <= Math.max(2, Math.floor(key.length / 4)) ? best.key : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(
-        previous[j]! + 1,
-        current[j - 1]! + 1,
-        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
+  return nearestName(key, known, Math.max(2, Math.floor(key.length / 4)));
 }
 
 function contextSource(get: (key: ContextKey) => unknown): Source {

@@ -63,3 +63,36 @@ export function prefixFrom(source: Source, key: string): string {
     throw new ConfigError(`${key} must not start with "/", got ${JSON.stringify(value)}.`);
   return value;
 }
+
+/**
+ * The candidate nearest to `given` by edit distance (ignoring case), when it is within
+ * `maxDistance`: the "did you mean" of a misspelt key or flag.
+ */
+export function nearestName(
+  given: string,
+  candidates: readonly string[],
+  maxDistance: number,
+): string | undefined {
+  let best: { name: string; distance: number } | undefined;
+  for (const candidate of candidates) {
+    const distance = editDistance(given.toLowerCase(), candidate.toLowerCase());
+    if (!best || distance < best.distance) best = { name: candidate, distance };
+  }
+  return best && best.distance <= maxDistance ? best.name : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        previous[j]! + 1,
+        current[j - 1]! + 1,
+        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}

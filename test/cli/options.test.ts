@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '#cli/io.ts';
-import { wholeNumber } from '#cli/options.ts';
+import { parseInterval, parseOptions, wholeNumber } from '#cli/options.ts';
 
 describe('wholeNumber, the one parser of whole-number flags', () => {
   it('reads digits within the range, and the fallback (or nothing) when the flag is absent', () => {
@@ -19,4 +19,49 @@ describe('wholeNumber, the one parser of whole-number flags', () => {
       );
     },
   );
+});
+
+describe('parseInterval', () => {
+  it('reads 30s, 5m, 1h and 1500ms', () => {
+    expect([parseInterval('30s', '--x'), parseInterval('5m', '--x'), parseInterval('1h', '--x')]).toEqual([
+      30_000, 300_000, 3_600_000,
+    ]);
+    expect(parseInterval('1500ms', '--x')).toBe(1500);
+  });
+
+  it('asks for a unit instead of reading a bare number as milliseconds', () => {
+    expect(() => parseInterval('5', '--batch-every')).toThrow(
+      '--batch-every needs a unit: 5s, 5m or 5h (seconds, minutes, hours).',
+    );
+  });
+});
+
+describe('parseOptions', () => {
+  const options = { once: { type: 'boolean' }, landing: { type: 'string' } } as const;
+  it('suggests the flag a typo was probably meant to be', () => {
+    expect(() => parseOptions(['--onse'], options, 'HELP')).toThrow(
+      "Unknown option '--onse'. Did you mean --once?",
+    );
+    expect(() => parseOptions(['--landng=x'], options, 'HELP')).toThrow('Did you mean --landing?');
+  });
+  it('suggests nothing for a flag unlike any', () => {
+    expect(() => parseOptions(['--colour'], options, 'HELP')).toThrow(
+      /^Unknown option '--colour'\.\n\nHELP$/,
+    );
+  });
+});
+
+describe('error labels', () => {
+  it('name the sub-command, so `local backfill` errors do not read as `local` ones', async () => {
+    const { main } = await import('#cli/main.ts');
+    const err: string[] = [];
+    const io = {
+      stdout: () => undefined,
+      stderr: (text: string) => err.push(text),
+      env: {},
+      cwd: process.cwd(),
+    };
+    expect(await main(['local', 'backfill', '--start', '2024-05-01'], io)).toBe(2);
+    expect(err.join('')).toMatch(/^redshift-export local backfill: --start and --end are required/);
+  });
 });
