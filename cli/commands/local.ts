@@ -2,12 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { systemClock } from '#shared/base/clock.ts';
+import { pendingBatchStats } from '#shared/observability/pending.ts';
 import { type BatcherSummary, runBatcher } from '#shared/pipeline/batcher/batcher.ts';
 import { runLoader } from '#shared/pipeline/loader/loader.ts';
 import type { LoaderSummary } from '#shared/pipeline/loader/summary.ts';
 import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
 import type { CliIo, Command } from '../io.ts';
 import { type LocalContext, openLocalContext, withoutPassword } from '../local/context.ts';
+import { describeHolder, localLeaseHolder, releaseLocalLeases } from '../local/leases.ts';
 import { parseInterval, parseOptions } from '../options.ts';
 
 const HELP = `Usage: redshift-export local [--once] [options]
@@ -78,11 +80,18 @@ export const run: Command = async (argv, io) => {
     },
     io,
   );
+  const interrupted = io.interrupted ?? new Promise<void>(() => undefined);
   try {
     if (values.once) {
-      const summary = await runCycle(context, 'both');
-      io.stdout(`${JSON.stringify(summary)}\n`);
-      return 0;
+      const cycle = runCycle(context, 'both');
+      const outcome = await Promise.race([cycle, interrupted.then(() => 'interrupted' as const)]);
+      if (outcome === 'interrupted') {
+        // The cycle goes on until the process exits; whatever it fails with now is moot.
+        cycle.catch(() => undefined);
+        return await stopOnSignal(context, io);
+      }
+      io.stdout(`${JSON.stringify(outcome)}\n`);
+      return reportSkips(outcome, io);
     }
     return await runScheduled(context, io, batchEveryMs, loadEveryMs);
   } finally {
@@ -90,7 +99,41 @@ export const run: Command = async (argv, io) => {
   }
 };
 
+/** Exit code of a `--once` run that found a lease held and so did nothing for that part. */
+export const EXIT_LEASE_HELD = 3;
+
+/**
+ * A skipped part of a `--once` run is a failure the user must see: the JSON alone would
+ * exit 0 with nothing done.
+ */
+function reportSkips(summary: CycleSummary, io: CliIo): number {
+  const skips = [
+    summary.batch?.skipped
+      ? `nothing was batched: the batcher lease is held by ${describeHolder(summary.batch.skipped)}`
+      : undefined,
+    summary.load?.skipped
+      ? `nothing was loaded: the loader lease is held by ${describeHolder(summary.load.skipped)}`
+      : undefined,
+  ].filter((line): line is string => line !== undefined);
+  if (skips.length === 0) return 0;
+  io.stderr(
+    `${skips.map((line) => `${line[0]!.toUpperCase()}${line.slice(1)}.`).join('\n')}\nAnother run is working on this --home; run again when it has finished (a lease of a process that is gone is taken over at once).\n`,
+  );
+  return EXIT_LEASE_HELD;
+}
+
+/** Ctrl-C or SIGTERM mid-cycle: free the leases now, so the next run does not wait for them. */
+async function stopOnSignal(context: LocalContext, io: CliIo): Promise<number> {
+  const released = await releaseLocalLeases(context.staging);
+  io.stderr(
+    `Interrupted: ${released.length > 0 ? `released the ${released.join(' and ')} lease${released.length > 1 ? 's' : ''}` : 'no lease was held'}. What was written so far is kept; the next run goes on from there.\n`,
+  );
+  return 130;
+}
+
 export type CycleKind = 'batch' | 'load' | 'both';
+
+export type CycleSummary = Awaited<ReturnType<typeof runCycle>>;
 
 export async function runCycle(context: LocalContext, kind: CycleKind) {
   const clock = systemClock;
@@ -104,8 +147,9 @@ export async function runCycle(context: LocalContext, kind: CycleKind) {
           settings: context.settings,
           clock,
           runId,
+          leaseHolder: localLeaseHolder,
         });
-  const load =
+  const loaded =
     kind === 'batch'
       ? undefined
       : await runLoader({
@@ -114,13 +158,28 @@ export async function runCycle(context: LocalContext, kind: CycleKind) {
           settings: context.settings,
           clock,
           runId,
+          leaseHolder: localLeaseHolder,
         });
+  // A run that found the loader lease held did not look at the pending batches: count them
+  // now rather than report 0.
+  const load = loaded?.skipped ? await withPendingCounts(context, loaded) : loaded;
   return {
     runId,
     projectId: context.settings.projectId,
     ...(batch ? { batch } : {}),
     ...(load ? { load } : {}),
     database: withoutPassword(context.databaseUrl),
+  };
+}
+
+async function withPendingCounts(context: LocalContext, load: LoaderSummary): Promise<LoaderSummary> {
+  const stats = await pendingBatchStats(context.staging, context.settings.feeds, systemClock);
+  return {
+    ...load,
+    feeds: load.feeds.map((feed) => ({
+      ...feed,
+      batchesPending: stats[feed.feed]?.count ?? feed.batchesPending,
+    })),
   };
 }
 
@@ -146,12 +205,20 @@ async function runScheduled(context: LocalContext, io: CliIo, batchEveryMs: numb
             ? 'load'
             : undefined;
     if (kind) {
-      try {
-        const summary = await runCycle(context, kind);
-        io.stderr(`${progressLine(summary)}\n`);
+      const cycle = runCycle(context, kind);
+      const outcome = await Promise.race([
+        cycle.catch((error: unknown) => error as Error),
+        stop.then(() => 'interrupted' as const),
+      ]);
+      if (outcome === 'interrupted') {
+        cycle.catch(() => undefined);
+        return await stopOnSignal(context, io);
+      }
+      if (outcome instanceof Error) {
+        io.stderr(`[${new Date().toISOString()}] cycle failed: ${outcome.message}\n`);
+      } else {
+        io.stderr(`${progressLine(outcome)}\n`);
         io.stderr(connectHint(context));
-      } catch (error) {
-        io.stderr(`[${new Date().toISOString()}] cycle failed: ${(error as Error).message}\n`);
       }
       if (kind !== 'load') nextBatch = now + batchEveryMs;
       if (kind !== 'batch') nextLoad = now + loadEveryMs;
@@ -164,7 +231,7 @@ async function runScheduled(context: LocalContext, io: CliIo, batchEveryMs: numb
 }
 
 /** One human line per cycle: what was batched and loaded, per feed. */
-export function progressLine(summary: Awaited<ReturnType<typeof runCycle>>, now = new Date()): string {
+export function progressLine(summary: CycleSummary, now = new Date()): string {
   const parts: string[] = [];
   if (summary.batch) parts.push(`batch: ${describeBatch(summary.batch)}`);
   if (summary.load) parts.push(`load: ${describeLoad(summary.load)}`);
@@ -172,7 +239,7 @@ export function progressLine(summary: Awaited<ReturnType<typeof runCycle>>, now 
 }
 
 function describeBatch(batch: BatcherSummary): string {
-  if (batch.skipped) return `skipped (another run holds the lease until ${batch.skipped.until})`;
+  if (batch.skipped) return `skipped: the lease is held by ${describeHolder(batch.skipped)}`;
   const feeds = Object.entries(batch.feeds).map(([feed, f]) => {
     const quarantined = Object.values(f.quarantined).reduce((sum, n) => sum + n, 0);
     return `${feed} ${f.files} files, ${f.lines} lines -> ${f.rows} rows, ${f.duplicatesInBatch} duplicates, ${quarantined} quarantined`;
@@ -181,7 +248,7 @@ function describeBatch(batch: BatcherSummary): string {
 }
 
 function describeLoad(load: LoaderSummary): string {
-  if (load.skipped) return `skipped (another run holds the lease until ${load.skipped.expiresAt})`;
+  if (load.skipped) return `skipped: the lease is held by ${describeHolder(load.skipped)}`;
   const feeds = load.feeds.map(
     (f) =>
       `${f.feed} ${f.rowsLoaded} rows loaded, ${f.duplicatesSkipped} duplicates skipped, ${f.batchesLoaded} batches` +

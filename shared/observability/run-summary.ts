@@ -106,7 +106,7 @@ export function batcherRunSummary(summary: BatcherSummary): RunSummaryLine {
   );
   const notes: string[] = [];
   if (summary.skipped)
-    notes.push(`Another run (${summary.skipped.heldBy}) holds the lease until ${summary.skipped.until}.`);
+    notes.push(`Another run (${summary.skipped.heldBy}) holds the lease until ${summary.skipped.expiresAt}.`);
   if (summary.stoppedForBudget) {
     const left = sum(feeds.map(([, figures]) => figures.filesLeft));
     notes.push(`Stopped at the time budget; ${left} file(s) are left for the next run.`);

@@ -68,6 +68,26 @@ export interface LeaseHeld {
   readonly holder?: LeaseHolder;
 }
 
+/**
+ * What a run that found the lease held reports instead of its work (batcher and loader alike):
+ * who holds it, until when, and the holding process when it recorded itself.
+ */
+export interface LeaseSkip {
+  readonly reason: 'lease-held';
+  readonly heldBy: string;
+  readonly expiresAt: string;
+  readonly holder?: LeaseHolder;
+}
+
+export function leaseSkip(held: LeaseHeld): LeaseSkip {
+  return {
+    reason: 'lease-held',
+    heldBy: held.heldBy,
+    expiresAt: held.expiresAt.toISOString(),
+    ...(held.holder ? { holder: held.holder } : {}),
+  };
+}
+
 export type LeaseAttempt = { readonly acquired: true; readonly lease: Lease } | LeaseHeld;
 
 export type WithLeaseResult<T> = { readonly acquired: true; readonly result: T } | LeaseHeld;

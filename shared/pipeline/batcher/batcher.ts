@@ -4,7 +4,13 @@ import type { LandingFile } from '../../base/export-files.ts';
 import { manifestKey } from '../../base/staging-keys.ts';
 import type { PipelineSettings } from '../../config/pipeline.ts';
 import type { Feed } from '../../schema/columns.ts';
-import { type Lease, withLease } from '../../storage/lease.ts';
+import {
+  type Lease,
+  type LeaseHolderCheck,
+  type LeaseSkip,
+  leaseSkip,
+  withLease,
+} from '../../storage/lease.ts';
 import type { ObjectStore } from '../../storage/object-store.ts';
 import { discover } from './discover.ts';
 import { defaultWorkerCount } from './pool.ts';
@@ -59,6 +65,8 @@ export interface RunBatcherInput {
   readonly gzipLevel?: number;
   /** Transform threads (see WriteBatchInput.workers). @default defaultWorkerCount() */
   readonly workers?: number;
+  /** Records this process in the lease and takes over one whose process is gone (the local runner). @default - TTL only */
+  readonly leaseHolder?: LeaseHolderCheck;
 }
 
 export interface FeedSummary {
@@ -89,7 +97,7 @@ export interface FeedSummary {
 export interface BatcherSummary {
   readonly runId: string;
   /** Set when another run held the lease: this run did nothing. */
-  readonly skipped?: { readonly reason: 'lease_held'; readonly heldBy: string; readonly until: string };
+  readonly skipped?: LeaseSkip;
   readonly startedAt: string;
   readonly durationMs: number;
   readonly budgetMs: number;
@@ -116,7 +124,12 @@ export async function runBatcher(input: RunBatcherInput): Promise<BatcherSummary
   const outcome = await withLease(
     input.staging,
     BATCHER_LEASE,
-    { owner: `batcher:${runId}`, ttlMs: budgetMs + LEASE_MARGIN_MS, clock: input.clock },
+    {
+      owner: `batcher:${runId}`,
+      ttlMs: budgetMs + LEASE_MARGIN_MS,
+      clock: input.clock,
+      ...(input.leaseHolder ? { holder: input.leaseHolder } : {}),
+    },
     (lease) => new BatcherRun(input, budgetMs, started, lease).run(),
   );
   const finished = input.clock();
@@ -129,7 +142,7 @@ export async function runBatcher(input: RunBatcherInput): Promise<BatcherSummary
   if (!outcome.acquired) {
     return {
       ...common,
-      skipped: { reason: 'lease_held', heldBy: outcome.heldBy, until: outcome.expiresAt.toISOString() },
+      skipped: leaseSkip(outcome),
       stoppedForBudget: false,
       feeds: {},
     };

@@ -1,4 +1,4 @@
-import { tryAcquireLease } from '../../storage/lease.ts';
+import { leaseSkip, tryAcquireLease } from '../../storage/lease.ts';
 import { LOADER_LEASE, type LoaderOptions, LoaderRun } from './run.ts';
 import { anythingPending, loadPending } from './schedule.ts';
 import type { LoaderSummary } from './summary.ts';
@@ -18,14 +18,9 @@ export async function runLoader(options: LoaderOptions): Promise<LoaderSummary> 
     owner: `loader:${run.runId}`,
     ttlMs: run.leaseTtlMs,
     clock: run.clock,
+    ...(options.leaseHolder ? { holder: options.leaseHolder } : {}),
   });
-  if (!attempt.acquired) {
-    return run.summary({
-      reason: 'lease-held',
-      heldBy: attempt.heldBy,
-      expiresAt: attempt.expiresAt.toISOString(),
-    });
-  }
+  if (!attempt.acquired) return run.summary(leaseSkip(attempt));
   run.lease = attempt.lease;
   try {
     await loadPending(run);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../base/clock.ts';
 import type { PipelineSettings } from '../../config/pipeline.ts';
 import type { Feed } from '../../schema/columns.ts';
-import { type Lease, LeaseLostError } from '../../storage/lease.ts';
+import { type Lease, type LeaseHolderCheck, LeaseLostError } from '../../storage/lease.ts';
 import type { ObjectStore } from '../../storage/object-store.ts';
 import type { SqlRunner } from '../../warehouse/sql-runner.ts';
 import {
@@ -32,6 +32,8 @@ export interface LoaderOptions {
   readonly budgetMs?: number;
   /** @default DEFAULT_LOADER_LEASE_TTL_MS */
   readonly leaseTtlMs?: number;
+  /** Records this process in the lease and takes over one whose process is gone (the local runner). @default - TTL only */
+  readonly leaseHolder?: LeaseHolderCheck;
 }
 
 const RUN_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,47}$/;

@@ -1,4 +1,5 @@
 import type { Feed } from '../../schema/columns.ts';
+import type { LeaseSkip } from '../../storage/lease.ts';
 import type { FailureKind } from './errors.ts';
 
 /** What a loader run reports: per feed, per load transaction, and every failure. */
@@ -50,7 +51,7 @@ export type StopReason = 'retryable-error' | 'systemic-error' | 'budget' | 'leas
 export interface LoaderSummary {
   readonly runId: string;
   /** Set when another loader holds the lease: this run did nothing (not an error). */
-  readonly skipped?: { readonly reason: 'lease-held'; readonly heldBy: string; readonly expiresAt: string };
+  readonly skipped?: LeaseSkip;
   readonly feeds: readonly FeedLoadSummary[];
   readonly errors: readonly LoaderError[];
   /** Why the run stopped before it went through every pending batch. */

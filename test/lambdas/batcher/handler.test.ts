@@ -123,7 +123,7 @@ describe('batcher Lambda handler', () => {
     const { handler } = await loadHandler();
     const summary = await handler({}, context);
 
-    expect(summary.skipped).toEqual({ reason: 'lease_held', heldBy: 'batcher:earlier', until });
+    expect(summary.skipped).toEqual({ reason: 'lease-held', heldBy: 'batcher:earlier', expiresAt: until });
     expect(s3.commandCalls(ListObjectsV2Command)).toHaveLength(0);
     expect(summaryLines()[0]).toMatchObject({ run: { kind: 'batcher', status: 'skipped' } });
   });

@@ -193,7 +193,7 @@ describe('recordBatcherRun', () => {
     const captured = capture();
     recordBatcherRun(createMetrics(SERVICES.batcher), {
       ...BATCHER_RUN,
-      skipped: { reason: 'lease_held', heldBy: 'batcher:other', until: '2026-03-01T10:20:00.000Z' },
+      skipped: { reason: 'lease-held', heldBy: 'batcher:other', expiresAt: '2026-03-01T10:20:00.000Z' },
       feeds: {},
     });
     expect(captured.emf()).toEqual([]);

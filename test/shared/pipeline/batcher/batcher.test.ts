@@ -349,7 +349,7 @@ describe('runBatcher', () => {
     const settings = settingsFor();
     const held = await acquireLease(temp.staging, 'batcher', { owner: 'someone-else', ttlMs: 60_000, clock });
     const blocked = await runBatcher({ ...temp, settings, clock });
-    expect(blocked.skipped).toMatchObject({ reason: 'lease_held', heldBy: 'someone-else' });
+    expect(blocked.skipped).toMatchObject({ reason: 'lease-held', heldBy: 'someone-else' });
     expect(blocked.feeds).toEqual({});
     expect((await snapshot(temp.staging, ['manifests/', 'staging/'])).size).toBe(0);
     await held!.release();
