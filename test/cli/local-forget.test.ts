@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -168,6 +168,59 @@ describe('redshift-export local forget', () => {
       "SELECT events_removed::int AS e FROM amplitude.erasures WHERE reference = 'DSR-102'",
     );
     expect(rows).toEqual([{ e: 0 }]);
+  });
+
+  // After the erasure above: nothing that loads again may bring the person back.
+  const erasedInLedger = async () => {
+    const { rows } = await client.query(
+      'SELECT feed, source, sum(rows_erased)::int AS n FROM amplitude.export_loads WHERE rows_erased > 0 GROUP BY feed, source ORDER BY feed, source',
+    );
+    return rows;
+  };
+  const local = (...flags: string[]) =>
+    main(
+      ['local', ...flags, '--landing', 'landing', '--home', 'home', '--database-url', db.url],
+      captureIo(dir).io,
+    );
+
+  it('keeps them erased when every batch is replayed', async () => {
+    const store = join(dir, 'home', 'store');
+    for (const feed of ['events', 'merge_ids']) {
+      await cp(join(store, 'manifests', 'loaded', feed), join(store, 'manifests', 'pending', feed), {
+        recursive: true,
+      });
+    }
+    expect(await local('--once')).toBe(0);
+    expect(await personRows()).toEqual({ events: 0, merges: 0 });
+  });
+
+  it('keeps them erased through a backfill over their day, and counts what it dropped in the ledger', async () => {
+    expect(await local('backfill', '--start', day, '--end', day)).toBe(0);
+
+    expect(await personRows()).toEqual({ events: 0, merges: 0 });
+    expect(await erasedInLedger()).toEqual([
+      { feed: 'events', source: 'backfill', n: 3 },
+      { feed: 'merge_ids', source: 'backfill', n: 1 },
+    ]);
+  });
+
+  it('keeps them erased when the hour is exported again with new files, and counts those rows too', async () => {
+    await writePersonFiles(join(dir, 'landing'), 22, 'person-2');
+
+    expect(await local('--once')).toBe(0);
+
+    expect(await personRows()).toEqual({ events: 0, merges: 0 });
+    expect(await erasedInLedger()).toEqual([
+      { feed: 'events', source: 'backfill', n: 3 },
+      { feed: 'events', source: 'live', n: 3 },
+      { feed: 'merge_ids', source: 'backfill', n: 1 },
+      { feed: 'merge_ids', source: 'live', n: 1 },
+    ]);
+    // The erasure row still tells what the request itself removed.
+    const { rows } = await client.query(
+      "SELECT events_removed::int AS e, merge_ids_removed::int AS m FROM amplitude.erasures WHERE reference = 'DSR-101'",
+    );
+    expect(rows).toEqual([{ e: 3, m: 1 }]);
   });
 
   it.each([
