@@ -69,6 +69,15 @@ export const LEDGER_COLUMNS: readonly LedgerColumn[] = [
     notNull: true,
     defaultSql: { redshift: "''", postgres: "''" },
   },
+  // Staged rows of people on the erasure list that the load dropped (see shared/sql/erasure.ts).
+  // Rows of a ledger from before erasure requests take 0, which is what those loads dropped.
+  {
+    name: 'rows_erased',
+    redshiftType: 'BIGINT',
+    postgresType: 'bigint',
+    notNull: true,
+    defaultSql: { redshift: '0', postgres: '0' },
+  },
 ];
 
 /** The ledger's key: one row per batch and target table. */
@@ -157,11 +166,7 @@ export function ledgerKeySql(): string {
 }
 
 export function createLedgerSql(dialect: Dialect, schema: string): string {
-  const columns = LEDGER_COLUMNS.map((column) => `  ${ledgerColumnSql(column, dialect)}`);
-  // Redshift does not enforce the primary key (the load transaction's lock and ledger check
-  // do); it documents the key for the planner. PostgreSQL enforces it, a second guard.
-  columns.push(`  ${ledgerKeySql()}`);
-  return `CREATE TABLE IF NOT EXISTS ${ledgerTable(schema)} (\n${columns.join(',\n')}\n)`;
+  return tableSql(dialect, ledgerTable(schema), LEDGER_COLUMNS, LEDGER_KEY);
 }
 
 /**
@@ -211,7 +216,12 @@ export const ERASURE_COLUMNS: readonly LedgerColumn[] = [
   { name: 'user_id', ...sameAs('user_id'), notNull: false },
   { name: 'device_id', ...sameAs('device_id'), notNull: false },
   { name: 'requested_at', ...TIMESTAMP, notNull: true },
-  { name: 'applied_at', ...TIMESTAMP, notNull: true },
+  {
+    name: 'applied_at',
+    ...TIMESTAMP,
+    notNull: true,
+    defaultSql: { redshift: 'GETDATE()', postgres: "(now() AT TIME ZONE 'UTC')" },
+  },
   // Amplitude IDs merged with the given one (directly or through other merged IDs).
   { name: 'linked_amplitude_ids', ...BIGINT, notNull: true },
   { name: 'events_removed', ...BIGINT, notNull: false },
@@ -235,37 +245,25 @@ export function erasedIdsTable(schema: string): string {
   return qualifiedName(schema, ERASED_IDS_TABLE);
 }
 
-function utcNow(dialect: Dialect): string {
-  return dialect === 'redshift' ? 'GETDATE()' : "(now() AT TIME ZONE 'UTC')";
-}
-
 function tableSql(
   dialect: Dialect,
   table: string,
   columns: readonly LedgerColumn[],
-  options: { defaultNow?: string; primaryKey: readonly string[] },
+  primaryKey: readonly string[],
 ): string {
-  const lines = columns.map((column) => {
-    const defaultClause = column.name === options.defaultNow ? ` DEFAULT ${utcNow(dialect)}` : '';
-    return `  ${quoteIdent(column.name)} ${columnType(column, dialect)}${column.notNull ? ' NOT NULL' : ''}${defaultClause}`;
-  });
-  // Redshift does not enforce primary keys (the ledger lock does the work); it documents the
-  // key for the planner. PostgreSQL enforces it, a second guard.
-  lines.push(`  PRIMARY KEY (${options.primaryKey.map((name) => quoteIdent(name)).join(', ')})`);
+  const lines = columns.map((column) => `  ${ledgerColumnSql(column, dialect)}`);
+  // Redshift does not enforce primary keys (the load transaction's lock and ledger check do);
+  // it documents the key for the planner. PostgreSQL enforces it, a second guard.
+  lines.push(`  PRIMARY KEY (${primaryKey.map((name) => quoteIdent(name)).join(', ')})`);
   return `CREATE TABLE IF NOT EXISTS ${table} (\n${lines.join(',\n')}\n)`;
 }
 
 export function createErasuresSql(dialect: Dialect, schema: string): string {
-  return tableSql(dialect, erasuresTable(schema), ERASURE_COLUMNS, {
-    defaultNow: 'applied_at',
-    primaryKey: ['erasure_id'],
-  });
+  return tableSql(dialect, erasuresTable(schema), ERASURE_COLUMNS, ['erasure_id']);
 }
 
 export function createErasedIdsSql(dialect: Dialect, schema: string): string {
-  return tableSql(dialect, erasedIdsTable(schema), ERASED_ID_COLUMNS, {
-    primaryKey: ['erasure_id', 'amplitude_id'],
-  });
+  return tableSql(dialect, erasedIdsTable(schema), ERASED_ID_COLUMNS, ['erasure_id', 'amplitude_id']);
 }
 
 /** Every statement that creates the export's objects, idempotent, in dependency order. */

@@ -9,6 +9,7 @@ import {
 } from './ddl.ts';
 import type { Dialect } from './dialect.ts';
 import { integerLiteral, quoteIdent, quoteLiteral, SqlIdentifierError } from './identifiers.ts';
+import { ledgerRowsOf } from './ledger.ts';
 import { lockLedgerSql } from './load.ts';
 
 /**
@@ -303,14 +304,14 @@ export function recentErasuresQuery(schema: string, limit: number): string {
 }
 
 /**
- * Loaded batches of one feed whose rows span part of [from, to] (the time range of the rows an
+ * Loaded batches of one table whose rows span part of [from, to] (the time range of the rows an
  * erasure removed): their staged parts and quarantine records may still hold the person's
  * lines until the staging bucket's lifecycle rules expire them.
  */
-export function exposedBatchesQuery(schema: string, feed: Feed, from: Date, to: Date): string {
+export function exposedBatchesQuery(schema: string, target: string, from: Date, to: Date): string {
   return (
     `SELECT ${ident('batch_id')}, ${ident('loaded_at')} FROM ${ledgerTable(schema)} ` +
-    `WHERE ${ident('feed')} = ${quoteLiteral(feed)} AND ${ident('min_time')} <= ${timestampLiteral(to)} ` +
+    `WHERE ${ledgerRowsOf(target)} AND ${ident('min_time')} <= ${timestampLiteral(to)} ` +
     `AND ${ident('max_time')} >= ${timestampLiteral(from)} ORDER BY ${ident('loaded_at')}, ${ident('batch_id')}`
   );
 }

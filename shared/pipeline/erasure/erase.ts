@@ -143,7 +143,7 @@ export async function eraseFromWarehouse(options: EraseOptions): Promise<Erasure
   for (const table of counted.tables) {
     if (table.from === undefined || table.to === undefined) continue;
     const rows = await options.runner.query(
-      exposedBatchesQuery(options.schema, table.feed, new Date(`${table.from}`), new Date(`${table.to}`)),
+      exposedBatchesQuery(options.schema, table.table, new Date(table.from), new Date(table.to)),
     );
     for (const row of rows) {
       const loadedAt = isoOf(row.loaded_at);
