@@ -9,8 +9,7 @@ import {
 } from './ddl.ts';
 import type { Dialect } from './dialect.ts';
 import { integerLiteral, quoteIdent, quoteLiteral, SqlIdentifierError } from './identifiers.ts';
-import { ledgerRowsOf } from './ledger.ts';
-import { lockLedgerSql } from './load.ts';
+import { ledgerRowsOf, lockLedgerSql } from './ledger.ts';
 
 /**
  * One erasure request as the warehouse records it. At least one identifier is set; all of

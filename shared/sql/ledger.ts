@@ -12,6 +12,19 @@ import type { DdlRunner, Dialect } from './dialect.ts';
 import { assertIdentifier, quoteIdent, quoteLiteral } from './identifiers.ts';
 
 /**
+ * The first statement of every load transaction and of every erasure: loads, backfill chunks
+ * and erasures of one schema run one after another, each seeing what the previous committed.
+ */
+export function lockLedgerSql(dialect: Dialect, schema: string): string {
+  // Redshift's LOCK is always ACCESS EXCLUSIVE. In PostgreSQL SHARE ROW EXCLUSIVE is the
+  // weakest mode that conflicts with itself (so loads queue one after another) while still
+  // letting readers query the ledger.
+  return dialect === 'redshift'
+    ? `LOCK ${ledgerTable(schema)}`
+    : `LOCK TABLE ${ledgerTable(schema)} IN SHARE ROW EXCLUSIVE MODE`;
+}
+
+/**
  * `target_table` of a ledger row written before the ledger knew its table, whose table
  * could not be told when the ledger was upgraded (several tables of its feed in the schema).
  * Such a row counts as loaded for every table: a merged-ID batch may then be missing from

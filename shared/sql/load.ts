@@ -10,8 +10,11 @@ import {
 } from '../schema/columns.ts';
 import { columnType, ledgerTable, targetTable } from './ddl.ts';
 import type { Dialect } from './dialect.ts';
+import { dropErasedStageRowsStatements, ERASED_STAGE_TABLE } from './erasure.ts';
 import { assertIdentifier, integerLiteral, quoteIdent, quoteLiteral } from './identifiers.ts';
-import { ledgerRowsOf } from './ledger.ts';
+import { ledgerRowsOf, lockLedgerSql } from './ledger.ts';
+
+export { lockLedgerSql } from './ledger.ts';
 
 /** What the load transaction needs to know about one batch besides its staged rows. */
 export interface LoadBatch {
@@ -50,22 +53,13 @@ export const UNIQUE_STAGE_TABLE = 'amplitude_export_stage_unique';
 const LOAD_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
 /** The most statements `buildLoadStatements` returns, whatever the number of batches. */
-export const MAX_LOAD_STATEMENTS = 10;
+export const MAX_LOAD_STATEMENTS = 11;
 
 export function assertLoadId(loadId: string): string {
   if (!LOAD_ID_PATTERN.test(loadId)) {
     throw new Error(`Invalid load id ${JSON.stringify(loadId)}: expected ${LOAD_ID_PATTERN}.`);
   }
   return loadId;
-}
-
-export function lockLedgerSql(dialect: Dialect, schema: string): string {
-  // Redshift's LOCK is always ACCESS EXCLUSIVE. In PostgreSQL SHARE ROW EXCLUSIVE is the
-  // weakest mode that conflicts with itself (so loads queue one after another) while still
-  // letting readers query the ledger.
-  return dialect === 'redshift'
-    ? `LOCK ${ledgerTable(schema)}`
-    : `LOCK TABLE ${ledgerTable(schema)} IN SHARE ROW EXCLUSIVE MODE`;
 }
 
 /**
@@ -77,11 +71,13 @@ export function lockLedgerSql(dialect: Dialect, schema: string): string {
  *    and each sees what the previous one committed (the lock is taken before any snapshot).
  * 2. COPY every batch's parts into a temporary stage (each row carries its batch id).
  * 3. Drop stage rows of batches the ledger already has (a replay, or a concurrent loader).
- * 4. Keep one row per key across the staged batches.
- * 5. Drop rows whose key is already in the target. The target side is restricted to the
+ * 4. Drop stage rows of people on the erasure list (`forget`), counted per batch for the
+ *    ledger's `rows_erased`: no replay, backfill or re-export brings an erased person back.
+ * 5. Keep one row per key across the staged batches.
+ * 6. Drop rows whose key is already in the target. The target side is restricted to the
  *    stage's time range: a row's time is part of the source record, so a duplicate has the
  *    same time, and the range lets Redshift skip blocks by the sort key.
- * 6. Insert the rest, and write one ledger row per batch, including batches that ended with
+ * 7. Insert the rest, and write one ledger row per batch, including batches that ended with
  *    no rows, so a replay of any of them is recognised.
  */
 export function buildLoadStatements(input: LoadStatementsInput): string[] {
@@ -126,6 +122,7 @@ export function buildLoadStatements(input: LoadStatementsInput): string[] {
   // batches (merged IDs are per organization) and must not hide them from this one.
   const alreadyLoaded = `SELECT ${quoteIdent('batch_id')} FROM ${ledger} WHERE ${ledgerRowsOf(targetName)}`;
   statements.push(`DELETE FROM ${stage} WHERE ${batchIdColumn} IN (${alreadyLoaded})`);
+  statements.push(...dropErasedStageRowsStatements(schema, feed, { stage, batchIdColumn }));
 
   statements.push(
     `CREATE TEMPORARY TABLE ${unique} AS\nSELECT ${columnList}, ${batchIdColumn}\nFROM (\n  SELECT ${columnList}, ${batchIdColumn},\n    ROW_NUMBER() OVER (PARTITION BY ${keys.join(', ')} ORDER BY ${batchIdColumn}) AS ${quoteIdent('key_rank')}\n  FROM ${stage}\n) AS ${quoteIdent('ranked')}\nWHERE ${quoteIdent('key_rank')} = 1`,
@@ -148,7 +145,7 @@ export function buildLoadStatements(input: LoadStatementsInput): string[] {
     ledgerInsertSql(input, { ledger, stage, unique, batchIdColumn, time, loadId, targetName, alreadyLoaded }),
   );
 
-  statements.push(`DROP TABLE ${stage}, ${unique}`);
+  statements.push(`DROP TABLE ${stage}, ${unique}, ${quoteIdent(ERASED_STAGE_TABLE)}`);
   return statements;
 }
 
@@ -187,13 +184,15 @@ function ledgerInsertSql(
     'min_time',
     'max_time',
     'target_table',
+    'rows_erased',
   ]
     .map((name) => quoteIdent(name))
     .join(', ');
   return `INSERT INTO ${ledger} (${ledgerColumns})
 SELECT b.batch_id, ${quoteLiteral(input.feed)}, COALESCE(u.loaded_rows, 0),
   b.duplicates_in_batch + COALESCE(s.staged_rows, 0) - COALESCE(u.loaded_rows, 0),
-  b.quarantined, ${quoteLiteral(names.loadId)}, b.source, s.min_time, s.max_time, ${quoteLiteral(names.targetName)}
+  b.quarantined, ${quoteLiteral(names.loadId)}, b.source, s.min_time, s.max_time, ${quoteLiteral(names.targetName)},
+  COALESCE(e.erased_rows, 0)
 FROM (
   ${batchRows}
 ) AS b
@@ -204,6 +203,7 @@ LEFT JOIN (
 LEFT JOIN (
   SELECT ${batchIdColumn} AS batch_id, COUNT(*) AS loaded_rows FROM ${unique} GROUP BY ${batchIdColumn}
 ) AS u ON u.batch_id = b.batch_id
+LEFT JOIN ${quoteIdent(ERASED_STAGE_TABLE)} AS e ON e.batch_id = b.batch_id
 WHERE b.batch_id NOT IN (${names.alreadyLoaded})`;
 }
 
