@@ -207,14 +207,6 @@ LEFT JOIN ${quoteIdent(ERASED_STAGE_TABLE)} AS e ON e.batch_id = b.batch_id
 WHERE b.batch_id NOT IN (${names.alreadyLoaded})`;
 }
 
-/** The ledger rows one load transaction wrote: the exact figures of that load. */
-export function loadResultQuery(schema: string, loadId: string): string {
-  const columns = ['batch_id', 'rows_loaded', 'duplicates_skipped', 'quarantined', 'min_time', 'max_time']
-    .map((name) => quoteIdent(name))
-    .join(', ');
-  return `SELECT ${columns} FROM ${ledgerTable(schema)} WHERE ${quoteIdent('load_id')} = ${quoteLiteral(assertLoadId(loadId))} ORDER BY ${quoteIdent('batch_id')}`;
-}
-
 /** Which of these tables exist in the schema (`table_name` column). */
 export function existingTablesQuery(schema: string, tables: readonly string[]): string {
   if (tables.length === 0) throw new Error('existingTablesQuery needs at least one table name.');

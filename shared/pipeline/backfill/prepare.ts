@@ -2,19 +2,17 @@ import { createHash } from 'node:crypto';
 import type { Clock } from '../../base/clock.ts';
 import type { LandingFile } from '../../base/export-files.ts';
 import { compactHour, dateOfHour, hourIndexOf } from '../../base/hours.ts';
-import { assertBatchId, backfillManifestKey, copyManifestKey, shortHash } from '../../base/staging-keys.ts';
+import { assertBatchId, backfillManifestKey, shortHash } from '../../base/staging-keys.ts';
 import type { PipelineSettings } from '../../config/pipeline.ts';
-import { REDSHIFT_COPY_FORMAT_OPTIONS } from '../../format/csv.ts';
-import type { BatchManifest, CopyManifest } from '../../format/manifest.ts';
+import type { BatchManifest } from '../../format/manifest.ts';
 import { FEEDS, type Feed } from '../../schema/columns.ts';
 import { BACKFILL_SOURCES, pullChunkHours } from '../../sources/amplitude-export-api/backfill.ts';
 import type { ExportApi } from '../../sources/amplitude-export-api/client.ts';
 import type { Dialect } from '../../sql/dialect.ts';
-import { buildLoadStatements } from '../../sql/load.ts';
 import { ObjectNotFoundError, type ObjectStore } from '../../storage/object-store.ts';
-import { assertTransactionFits } from '../../warehouse/data-api-limits.ts';
 import { writeBatch } from '../batcher/batcher.ts';
 import { discoverRange } from '../batcher/discover.ts';
+import { loadBatchOf, parseBatchManifestFor, prepareLoadTransaction } from '../loader/load-transaction.ts';
 import type { BackfillChunk } from './plan.ts';
 
 /** Payload of the prepare Lambda: the map item and the load attempt (1, 2, ...). */
@@ -121,7 +119,11 @@ export async function prepareChunk(deps: PrepareDeps, event: PrepareEvent): Prom
 
   const batchId = backfillBatchId(chunk, files);
   const manifestKey = backfillManifestKey(chunk.feed, batchId);
-  const previous = await readManifest(deps.staging, manifestKey);
+  const previous = await readManifest(deps.staging, manifestKey, {
+    batchId,
+    feed: chunk.feed,
+    projectId: settings.projectId,
+  });
   const reused = previous !== undefined && (await partsExist(deps.staging, previous));
   const manifest = reused
     ? previous
@@ -142,29 +144,18 @@ export async function prepareChunk(deps: PrepareDeps, event: PrepareEvent): Prom
       ).manifest;
 
   const loadId = backfillLoadId(chunk, attempt);
-  let copyManifestUrl: string | undefined;
-  if (manifest.entries.length > 0) {
-    const copyManifest: CopyManifest = { entries: manifest.entries };
-    const key = copyManifestKey(loadId);
-    await deps.staging.put(key, `${JSON.stringify(copyManifest)}\n`, { contentType: 'application/json' });
-    copyManifestUrl = deps.staging.url(key);
-  }
-  const quarantined = Object.values(manifest.batch.quarantined).reduce((sum, count) => sum + count, 0);
-  const statements = buildLoadStatements({
+  const { statements } = await prepareLoadTransaction(deps.staging, {
     dialect: deps.dialect,
-    schema: settings.schema,
-    projectId: settings.projectId,
-    feed: chunk.feed,
-    batches: [
-      { batchId, source: 'backfill', duplicatesInBatch: manifest.batch.duplicatesInBatch, quarantined },
-    ],
-    ...(copyManifestUrl ? { copyManifestUrl } : {}),
-    ...(settings.copyRoleArn ? { copyRoleArn: settings.copyRoleArn } : {}),
+    target: {
+      schema: settings.schema,
+      projectId: settings.projectId,
+      feed: chunk.feed,
+      ...(settings.copyRoleArn ? { copyRoleArn: settings.copyRoleArn } : {}),
+    },
+    manifests: [manifest],
     loadId,
-    formatOptions: REDSHIFT_COPY_FORMAT_OPTIONS,
   });
-  // At most 40 statements, none over 100 KB: refused here rather than by the Data API.
-  assertTransactionFits(statements);
+  const quarantined = loadBatchOf(manifest).quarantined;
   return {
     chunkId: chunk.chunkId,
     empty: false,
@@ -198,12 +189,27 @@ function parseEvent(event: PrepareEvent): PrepareEvent {
   return event;
 }
 
-async function readManifest(store: ObjectStore, key: string): Promise<BatchManifest | undefined> {
+/**
+ * The batch manifest an earlier attempt or run wrote, checked like the live loader checks
+ * its manifests. One that is unreadable or not this batch's is staged again from the landing
+ * files (the batch is a function of them), never loaded.
+ */
+async function readManifest(
+  store: ObjectStore,
+  key: string,
+  expected: Parameters<typeof parseBatchManifestFor>[2],
+): Promise<BatchManifest | undefined> {
+  let bytes: Buffer;
   try {
-    return JSON.parse((await store.getBytes(key)).toString('utf8')) as BatchManifest;
+    bytes = await store.getBytes(key);
   } catch (error) {
     if (error instanceof ObjectNotFoundError) return undefined;
     throw error;
+  }
+  try {
+    return parseBatchManifestFor(bytes, key, expected);
+  } catch {
+    return undefined;
   }
 }
 

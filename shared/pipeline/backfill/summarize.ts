@@ -1,9 +1,9 @@
 import type { Clock } from '../../base/clock.ts';
 import { reportKey } from '../../base/staging-keys.ts';
-import { type Feed, tableName } from '../../schema/columns.ts';
-import { loadedBatchesQuery } from '../../sql/ledger.ts';
+import type { Feed } from '../../schema/columns.ts';
 import type { ObjectStore } from '../../storage/object-store.ts';
 import type { SqlRunner } from '../../warehouse/sql-runner.ts';
+import { type LedgerRow, readLedger } from '../loader/load-transaction.ts';
 import type { BackfillChunk, BackfillPlan } from './plan.ts';
 
 /** What a chunk's steps end with (the Pass states at the end of the item processor). */
@@ -118,7 +118,6 @@ interface ChildExecution {
 }
 
 const LISTED_FAILURES = 10;
-const LEDGER_QUERY_BATCH = 200;
 
 /**
  * Writes the report of one execution: every chunk of the plan with its outcome and, for
@@ -138,8 +137,10 @@ export async function summarizeBackfill(
     const batchIds = [...outcomes.values()].flatMap(({ outcome }) =>
       outcome.status === 'loaded' && outcome.feed === feed ? (outcome.batchIds ?? []) : [],
     );
-    for (const [batchId, row] of await ledgerRows(deps, feed, batchIds))
+    const target = { schema: deps.schema, projectId: deps.projectId, feed };
+    for (const [batchId, row] of await readLedger(deps.runner, target, batchIds)) {
       ledger.set(`${feed}/${batchId}`, row);
+    }
   }
 
   const reports = chunks.map((chunk) => chunkReport(chunk, outcomes.get(chunk.chunkId), ledger));
@@ -226,49 +227,21 @@ function chunkReport(
       cause: `The load transaction finished but the ledger has no row for ${(outcome.batchIds ?? []).join(', ')}; run the same range again.`,
     };
   }
-  const own = rows.filter((row) => row?.load_id === outcome.loadId) as LedgerRow[];
+  const own = rows.filter((row) => row?.loadId === outcome.loadId) as LedgerRow[];
   if (own.length === 0) {
-    return { ...common, ...nothing, status: 'already_loaded', loadedBy: rows[0]?.load_id ?? '' };
+    return { ...common, ...nothing, status: 'already_loaded', loadedBy: rows[0]?.loadId ?? '' };
   }
   return {
     ...common,
     status: 'loaded',
-    rowsLoaded: sum(own, 'rows_loaded'),
-    duplicatesSkipped: sum(own, 'duplicates_skipped'),
+    rowsLoaded: sum(own, 'rowsLoaded'),
+    duplicatesSkipped: sum(own, 'duplicatesSkipped'),
     quarantined: sum(own, 'quarantined'),
   };
 }
 
-interface LedgerRow extends Record<string, unknown> {
-  readonly batch_id: string;
-  readonly load_id: string;
-  readonly rows_loaded: number | string;
-  readonly duplicates_skipped: number | string;
-  readonly quarantined: number | string;
-}
-
-function sum(
-  rows: readonly LedgerRow[],
-  column: 'rows_loaded' | 'duplicates_skipped' | 'quarantined',
-): number {
-  return rows.reduce((total, row) => total + Number(row[column]), 0);
-}
-
-async function ledgerRows(
-  deps: SummarizeDeps,
-  feed: Feed,
-  batchIds: readonly string[],
-): Promise<Map<string, LedgerRow>> {
-  const rows = new Map<string, LedgerRow>();
-  const unique = [...new Set(batchIds)];
-  const target = tableName(feed, deps.projectId);
-  for (let i = 0; i < unique.length; i += LEDGER_QUERY_BATCH) {
-    const found = await deps.runner.query<LedgerRow>(
-      loadedBatchesQuery(deps.schema, target, unique.slice(i, i + LEDGER_QUERY_BATCH)),
-    );
-    for (const row of found) rows.set(String(row.batch_id), row);
-  }
-  return rows;
+function sum(rows: readonly LedgerRow[], figure: 'rowsLoaded' | 'duplicatesSkipped' | 'quarantined'): number {
+  return rows.reduce((total, row) => total + row[figure], 0);
 }
 
 async function readOutcomes(

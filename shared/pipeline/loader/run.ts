@@ -5,6 +5,7 @@ import type { Feed } from '../../schema/columns.ts';
 import { type Lease, type LeaseHolderCheck, LeaseLostError } from '../../storage/lease.ts';
 import type { ObjectStore } from '../../storage/object-store.ts';
 import type { SqlRunner } from '../../warehouse/sql-runner.ts';
+import type { LoadTarget } from './load-transaction.ts';
 import {
   emptyFeedLoadSummary,
   type FeedLoadSummary,
@@ -138,4 +139,10 @@ export class LoaderRun {
       durationMs: now - this.started,
     };
   }
+}
+
+/** Where this run's loads of the feed go: the project's table in the schema. */
+export function targetOf(run: LoaderRun, feed: Feed): LoadTarget {
+  const { schema, projectId, copyRoleArn } = run.settings;
+  return { schema, projectId, feed, ...(copyRoleArn ? { copyRoleArn } : {}) };
 }

@@ -1,11 +1,11 @@
 import { manifestKey, PREFIXES } from '../../base/staging-keys.ts';
-import { type BatchManifest, parseBatchManifest } from '../../format/manifest.ts';
-import { type Feed, tableName } from '../../schema/columns.ts';
-import { loadedBatchesQuery } from '../../sql/ledger.ts';
+import type { BatchManifest } from '../../format/manifest.ts';
+import type { Feed } from '../../schema/columns.ts';
 import { ObjectNotFoundError, type ObjectStore } from '../../storage/object-store.ts';
 import { errorFacts } from './errors.ts';
 import { finishLoaded, giveUp, recordStop } from './failures.ts';
-import type { LoaderRun } from './run.ts';
+import { groupsThatFit, parseBatchManifestFor, readLedger } from './load-transaction.ts';
+import { type LoaderRun, targetOf } from './run.ts';
 import { type AttemptRecord, batchesWithAttempts, batchIdOfKey, readAttempts } from './state.ts';
 import { loadGroup } from './transaction.ts';
 
@@ -70,11 +70,13 @@ async function loadFeed(run: LoaderRun, feed: Feed): Promise<void> {
     if (run.outOfTime()) return;
     const ready = await prepareBatches(run, feed, group, failedBefore);
     if (ready === undefined) return;
-    if (ready.length === 0) continue;
-    const outcome = await loadGroup(run, feed, ready, previous);
-    if (outcome === 'stopped') return;
-    // A batch that failed alone has had its attempt; one of several gets its own try now.
-    if (outcome === 'failed' && ready.length > 1) failedTogether.push(...ready);
+    // Fewer per transaction when the Data API's 100 KB per statement would not hold them.
+    for (const fitting of groupsThatFit(run.runner.dialect, targetOf(run, feed), ready)) {
+      const outcome = await loadGroup(run, feed, fitting, previous);
+      if (outcome === 'stopped') return;
+      // A batch that failed alone has had its attempt; one of several gets its own try now.
+      if (outcome === 'failed' && fitting.length > 1) failedTogether.push(...fitting);
+    }
   }
   for (const group of groupsOf(retry, max)) {
     if (run.outOfTime()) return;
@@ -104,12 +106,9 @@ async function prepareBatches(
 ): Promise<BatchManifest[] | undefined> {
   const manifests = await readManifests(run, feed, batchIds);
   if (manifests.size === 0) return [];
-  let loaded: Set<string>;
+  let loaded: ReadonlyMap<string, unknown>;
   try {
-    const rows = await run.runner.query<{ batch_id: unknown }>(
-      loadedBatchesQuery(run.settings.schema, tableName(feed, run.settings.projectId), [...manifests.keys()]),
-    );
-    loaded = new Set(rows.map((row) => String(row.batch_id)));
+    loaded = await readLedger(run.runner, targetOf(run, feed), [...manifests.keys()]);
   } catch (error) {
     recordStop(run, feed, [...manifests.keys()], undefined, error);
     return undefined;
@@ -147,13 +146,7 @@ async function readManifests(
     }
     let manifest: BatchManifest;
     try {
-      manifest = parseBatchManifest(bytes, key);
-      const { batch } = manifest;
-      if (batch.batchId !== batchId || batch.feed !== feed || batch.projectId !== run.settings.projectId) {
-        throw new Error(
-          `Batch manifest ${key} describes batch ${batch.batchId} of feed ${batch.feed}, project ${batch.projectId}, but its key says batch ${batchId} of feed ${feed} and this pipeline loads project ${run.settings.projectId}. It was written by another pipeline or edited by hand; write the batch again.`,
-        );
-      }
+      manifest = parseBatchManifestFor(bytes, key, { batchId, feed, projectId: run.settings.projectId });
     } catch (error) {
       const facts = errorFacts(error);
       run.errors.push({ feed, batchIds: [batchId], kind: 'manifest', ...facts });

@@ -1,12 +1,9 @@
-import { copyManifestKey } from '../../base/staging-keys.ts';
-import { REDSHIFT_COPY_FORMAT_OPTIONS } from '../../format/csv.ts';
-import { type BatchManifest, buildCopyManifest } from '../../format/manifest.ts';
+import type { BatchManifest } from '../../format/manifest.ts';
 import type { Feed } from '../../schema/columns.ts';
-import { buildLoadStatements, loadResultQuery } from '../../sql/load.ts';
-import { assertTransactionFits } from '../../warehouse/data-api-limits.ts';
 import { errorFacts, failureKindOf } from './errors.ts';
 import { finishLoaded, recordBatchFailure, recordStop } from './failures.ts';
-import type { LoaderRun } from './run.ts';
+import { prepareLoadTransaction, readLedger } from './load-transaction.ts';
+import { type LoaderRun, targetOf } from './run.ts';
 import type { AttemptRecord } from './state.ts';
 
 /** One load transaction of a group of batches, and the bookkeeping of its outcome. */
@@ -20,35 +17,16 @@ export async function loadGroup(
   previous: Map<string, AttemptRecord | undefined>,
 ): Promise<GroupOutcome> {
   if (!(await run.mayStartLoad())) return 'stopped';
-  const { store, runner, settings } = run;
+  const { store, runner } = run;
   const batchIds = manifests.map((manifest) => manifest.batch.batchId);
   const loadId = run.nextLoadId(feed);
 
-  const entries = manifests.flatMap((manifest) => manifest.entries);
-  const copyKey = copyManifestKey(loadId);
-  let copyManifestUrl: string | undefined;
-  if (entries.length > 0) {
-    await store.put(copyKey, JSON.stringify(buildCopyManifest(entries)), { contentType: 'application/json' });
-    copyManifestUrl = store.url(copyKey);
-  }
-  const statements = buildLoadStatements({
+  const { statements, copyManifestKey: copyKey } = await prepareLoadTransaction(store, {
     dialect: runner.dialect,
-    schema: settings.schema,
-    projectId: settings.projectId,
-    feed,
-    batches: manifests.map(({ batch }) => ({
-      batchId: batch.batchId,
-      source: batch.source,
-      duplicatesInBatch: batch.duplicatesInBatch,
-      quarantined: Object.values(batch.quarantined).reduce((sum, count) => sum + count, 0),
-    })),
-    ...(copyManifestUrl ? { copyManifestUrl } : {}),
-    ...(settings.copyRoleArn ? { copyRoleArn: settings.copyRoleArn } : {}),
+    target: targetOf(run, feed),
+    manifests,
     loadId,
-    formatOptions: REDSHIFT_COPY_FORMAT_OPTIONS,
   });
-  // At most 40 statements, none over 100 KB: refused here rather than by the Data API.
-  assertTransactionFits(statements);
 
   const submitted = run.clock().getTime();
   let statementId: string;
@@ -67,12 +45,12 @@ export async function loadGroup(
   // was committed by a concurrent load (this load's ledger insert skipped it).
   const figures = new Map<string, { rows: number; duplicates: number; quarantined: number }>();
   try {
-    const rows = await runner.query<Record<string, unknown>>(loadResultQuery(settings.schema, loadId));
-    for (const row of rows) {
-      figures.set(String(row.batch_id), {
-        rows: Number(row.rows_loaded),
-        duplicates: Number(row.duplicates_skipped),
-        quarantined: Number(row.quarantined),
+    for (const row of (await readLedger(runner, targetOf(run, feed), batchIds)).values()) {
+      if (row.loadId !== loadId) continue;
+      figures.set(row.batchId, {
+        rows: row.rowsLoaded,
+        duplicates: row.duplicatesSkipped,
+        quarantined: row.quarantined,
       });
     }
   } catch (error) {
@@ -102,7 +80,7 @@ export async function loadGroup(
   }
   summary.rowsLoaded += rowsLoaded;
   summary.loads.push({ loadId, statementId, batchIds, rowsLoaded, durationMs });
-  if (copyManifestUrl) await store.delete(copyKey).catch(() => undefined);
+  if (copyKey) await store.delete(copyKey).catch(() => undefined);
   return 'loaded';
 }
 

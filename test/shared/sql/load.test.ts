@@ -6,7 +6,6 @@ import {
   buildLoadStatements,
   type LoadBatch,
   type LoadStatementsInput,
-  loadResultQuery,
   MAX_LOAD_STATEMENTS,
 } from '#shared/sql/load.ts';
 import { assertTransactionFits } from '#shared/warehouse/data-api-limits.ts';
@@ -160,10 +159,5 @@ describe('ledger queries', () => {
     expect(() => loadedBatchesQuery('amplitude', 'merge_ids_123', ["a') OR ('1'='1"])).toThrow(
       /Invalid batch id/,
     );
-  });
-
-  it('reads back the rows of one load', () => {
-    expect(loadResultQuery('amplitude', 'load-1')).toContain(`WHERE "load_id" = 'load-1'`);
-    expect(() => loadResultQuery('amplitude', "x' OR '1'='1")).toThrow(/Invalid load id/);
   });
 });
