@@ -1,4 +1,4 @@
-import { ArnFormat, CustomResource, Duration, Stack } from 'aws-cdk-lib';
+import { CustomResource, Duration, Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -150,29 +150,13 @@ export class Pipeline extends Construct {
    */
   private verifyOnDeploy(props: PipelineProps, checked: readonly IConstruct[]): void {
     const stack = Stack.of(this);
+    // This stack only, by its id (the custom resource event's StackId).
     this.verify.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'ReadOwnStackStatus',
         actions: ['cloudformation:DescribeStacks'],
-        resources: [
-          stack.formatArn({
-            service: 'cloudformation',
-            resource: 'stack',
-            resourceName: `${stack.stackName}/*`,
-            arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
-          }),
-        ],
+        resources: [stack.stackId],
       }),
-    );
-    acknowledgeWildcardResource(
-      this.verify.role,
-      stack.formatArn({
-        service: 'cloudformation',
-        resource: 'stack',
-        resourceName: `${stack.stackName}/*`,
-        arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
-      }),
-      "Reads this stack's own status (first deploy, rollback); the stack id ends in a UUID CloudFormation assigns, so the name is followed by *.",
     );
     const logGroup = new logs.LogGroup(this, 'VerifyProviderLogs', {
       retention: logs.RetentionDays.ONE_MONTH,

@@ -29,6 +29,7 @@ import { LOADER_LEASE } from '#shared/pipeline/loader/run.ts';
 import { attemptsKey, failureReportKey } from '#shared/pipeline/loader/state.ts';
 import { LIVE_LEASE_NAME } from '#shared/sources/amplitude-export-api/live.ts';
 import { liveStateKey } from '#shared/sources/amplitude-export-api/live-state.ts';
+import { STACK_UUID } from './resolve.ts';
 
 /** Roles of the stack, by what runs as them. */
 export type RoleActor =
@@ -463,7 +464,7 @@ export function expectedCalls(w: World): Call[] {
     add(
       'verify',
       'cloudformation:DescribeStacks',
-      `arn:aws:cloudformation:${w.region}:${w.account}:stack/${w.stackName}/0a1b2c3d-4e5f-6789-abcd-ef0123456789`,
+      `arn:aws:cloudformation:${w.region}:${w.account}:stack/${w.stackName}/${STACK_UUID}`,
       'verifyOnDeploy: no check on the first deploy or during a rollback (shared/verify/on-deploy.ts)',
     );
   }

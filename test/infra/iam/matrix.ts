@@ -35,7 +35,7 @@ export interface Matrix {
 
 /** Builds the concrete world of a synthesized stack: ARNs of everything the catalogue names. */
 export function matrixOf(stack: AmplitudeRedshiftExportStack, template: CfnTemplate): Matrix {
-  const policies = new TemplatePolicies(template, ACCOUNT, stack.region);
+  const policies = new TemplatePolicies(template, ACCOUNT, stack.region, stack.stackName);
   const r = policies.resolver;
   const concrete = (token: string) => r.text(stack.resolve(token));
   const logicalId = (construct: { node: { defaultChild?: unknown } }) =>

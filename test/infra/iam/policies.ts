@@ -34,8 +34,8 @@ export class TemplatePolicies {
   readonly roles = new Map<string, RolePolicies>();
   private readonly resourcePolicies = new Map<string, PolicyDocument>();
 
-  constructor(template: CfnTemplate, account: string, region: string) {
-    this.resolver = new TemplateResolver(template, account, region);
+  constructor(template: CfnTemplate, account: string, region: string, stackName?: string) {
+    this.resolver = new TemplateResolver(template, account, region, stackName);
     const r = this.resolver;
     const entries = Object.entries(template.Resources);
     for (const [id, resource] of entries.filter(([, res]) => res.Type === 'AWS::IAM::Role')) {

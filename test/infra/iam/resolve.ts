@@ -16,6 +16,9 @@ export interface CfnTemplate {
   readonly Resources: Record<string, CfnResource>;
 }
 
+/** The UUID CloudFormation gives the stack, fixed here. */
+export const STACK_UUID = '0a1b2c3d-4e5f-6789-abcd-ef0123456789';
+
 /** The Serverless workgroup id the stack looks up at deploy time (GetWorkgroup), fixed here. */
 export const LOOKED_UP_WORKGROUP_ID = '0f0e0d0c-0b0a-4909-8807-060504030201';
 
@@ -26,6 +29,7 @@ export class TemplateResolver {
     readonly template: CfnTemplate,
     readonly account: string,
     readonly region: string,
+    readonly stackName = 'AmplitudeRedshiftExport',
   ) {}
 
   resource(logicalId: string): CfnResource {
@@ -92,7 +96,9 @@ export class TemplateResolver {
       case 'AWS::URLSuffix':
         return 'amazonaws.com';
       case 'AWS::StackName':
-        return 'AmplitudeRedshiftExport';
+        return this.stackName;
+      case 'AWS::StackId':
+        return `arn:${this.partition}:cloudformation:${this.region}:${this.account}:stack/${this.stackName}/${STACK_UUID}`;
     }
     const { Type: type, Properties: properties = {} } = this.resource(id);
     switch (type) {
