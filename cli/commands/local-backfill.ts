@@ -2,7 +2,10 @@ import { resolve } from 'node:path';
 import { synthesizeBackfillDefinition } from '#cli/local/backfill-definition.ts';
 import { type ChunkProgress, runBackfillLocally } from '#cli/local/state-machine.ts';
 import type { Clock } from '#shared/base/clock.ts';
+import { FEEDS, parseLandingKey } from '#shared/base/export-files.ts';
+import { BackfillInputError, hourIndexOf, parseHourSpec } from '#shared/base/hours.ts';
 import type { PipelineSettings } from '#shared/config/pipeline.ts';
+import { parseBackfillRequest } from '#shared/pipeline/backfill/plan.ts';
 import { ensureWarehouseObjects } from '#shared/sql/ensure.ts';
 import type { ObjectStore } from '#shared/storage/object-store.ts';
 import type { SqlRunner } from '#shared/warehouse/sql-runner.ts';
@@ -26,6 +29,7 @@ Options:
   --feeds LIST           events,merge_ids (default both)
   --home DIR             local state: object store, embedded PostgreSQL data (default .local)
   --landing DIR          Amplitude S3-export files (default <home>/landing)
+  --landing-prefix P     subfolder of the landing folder the export files are in (default none)
   --database-url URL     use this PostgreSQL instead of the embedded one
   --project-id N         Amplitude project ID (default: inferred from the landing file names)
   --org-id N             take merged-ID files of this org only (default: any)
@@ -120,6 +124,7 @@ const OPTIONS = {
   'project-id': { type: 'string' },
   'org-id': { type: 'string' },
   schema: { type: 'string' },
+  'landing-prefix': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -137,6 +142,19 @@ export const run: Command = async (argv, io) => {
   }
   const chunkHours = wholeNumber(values['chunk-hours'], '--chunk-hours', { min: 1, max: 168 });
   const maxConcurrency = wholeNumber(values['max-concurrency'], '--max-concurrency', { min: 1, max: 40 });
+  // The range first, with the state machine's own rules: a backwards range must not cost a
+  // PostgreSQL start or leave folders behind.
+  try {
+    parseBackfillRequest(
+      { start: values.start, end: values.end, ...(chunkHours !== undefined ? { chunkHours } : {}) },
+      FEEDS,
+    );
+  } catch (error) {
+    if (!(error instanceof BackfillInputError)) throw error;
+    throw new UsageError(
+      error.message.replace(/\bchunkHours\b/g, '--chunk-hours').replace(/^(start|end)\b/, '--$1'),
+    );
+  }
   const home = resolve(io.cwd, values.home ?? '.local');
   const context = await openLocalContext(
     {
@@ -147,10 +165,23 @@ export const run: Command = async (argv, io) => {
       orgId: values['org-id'],
       feeds: values.feeds,
       schema: values.schema,
+      landingPrefix: values['landing-prefix'],
     },
     io,
   );
   try {
+    const days = await landingDaysOutside(
+      context.landing,
+      context.settings.landingPrefix,
+      values.start,
+      values.end,
+    );
+    if (days) {
+      io.stderr(
+        `No landing files between ${values.start} and ${values.end}: nothing to load. ${days.length > 0 ? `The landing folder has files for ${summarizeDays(days)}.` : 'The landing folder has no export files at all.'}\n`,
+      );
+      return 1;
+    }
     return await runLocalBackfill(
       {
         store: context.staging,
@@ -168,3 +199,31 @@ export const run: Command = async (argv, io) => {
     await context.close();
   }
 };
+
+/**
+ * The days the landing folder has export files for, when none of them falls in the range
+ * (undefined when some do): a range with nothing in it would otherwise run every chunk to
+ * "no files" and exit 0.
+ */
+async function landingDaysOutside(
+  landing: ObjectStore,
+  prefix: string,
+  start: string,
+  end: string,
+): Promise<string[] | undefined> {
+  const first = parseHourSpec(start, 'start', 'start');
+  const last = parseHourSpec(end, 'end', 'end');
+  const days = new Set<string>();
+  for await (const object of landing.list(prefix)) {
+    const file = parseLandingKey(object, prefix);
+    if (!file) continue;
+    const hour = hourIndexOf(`${file.day}T${String(file.hour).padStart(2, '0')}`);
+    if (hour >= first && hour <= last) return undefined;
+    days.add(file.day);
+  }
+  return [...days].sort();
+}
+
+function summarizeDays(days: readonly string[]): string {
+  return days.length <= 3 ? days.join(', ') : `${days[0]} to ${days[days.length - 1]} (${days.length} days)`;
+}

@@ -23,6 +23,7 @@ Options:
   --once                 one batch cycle and one load cycle, then print a JSON summary and exit
   --home DIR             local state: object store, embedded PostgreSQL data (default .local)
   --landing DIR          Amplitude S3-export files (default <home>/landing)
+  --landing-prefix P     subfolder of the landing folder the export files are in (default none)
   --database-url URL     use this PostgreSQL instead of the embedded one
   --project-id N         Amplitude project ID (default: inferred from the landing file names)
   --org-id N             take merged-ID files of this org only (default: any)
@@ -44,6 +45,7 @@ const OPTIONS = {
   feeds: { type: 'string' },
   schema: { type: 'string' },
   'lookback-days': { type: 'string' },
+  'landing-prefix': { type: 'string' },
   'batch-every': { type: 'string' },
   'load-every': { type: 'string' },
   demo: { type: 'boolean' },
@@ -77,6 +79,7 @@ export const run: Command = async (argv, io) => {
       feeds: values.feeds,
       schema: values.schema,
       lookbackDays: values['lookback-days'],
+      landingPrefix: values['landing-prefix'],
     },
     io,
   );

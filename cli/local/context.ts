@@ -1,5 +1,7 @@
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseLandingKey } from '#shared/base/export-files.ts';
 import { type PipelineSettings, pipelineSettingsFrom } from '#shared/config/pipeline.ts';
 import { ensureWarehouseObjects } from '#shared/sql/ensure.ts';
 import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
@@ -35,22 +37,21 @@ export interface LocalContextOptions {
   readonly feeds?: string | undefined;
   readonly schema?: string | undefined;
   readonly lookbackDays?: string | undefined;
+  /** Key prefix of the export files inside the landing folder (the stack's landingPrefix). */
+  readonly landingPrefix?: string | undefined;
 }
 
-/** Stores, settings and a warehouse ready to use; the warehouse objects exist afterwards. */
-export async function openLocalContext(options: LocalContextOptions, io: CliIo): Promise<LocalContext> {
-  await mkdir(options.landingDir, { recursive: true });
-  await mkdir(join(options.home, 'store'), { recursive: true });
-  const landing = new FileSystemObjectStore(options.landingDir);
-  const staging = new FileSystemObjectStore(join(options.home, 'store'));
-  const projectId = options.projectId ?? (await inferProjectId(landing));
-  const settings = pipelineSettingsFrom(
+const EXPORT_NAME = /^(\d+)_(\d{4}-\d{2}-\d{2})_(\d{1,2})#\d+\.json(\.gz)?$/;
+
+function settingsFor(options: LocalContextOptions, projectId: string): PipelineSettings {
+  return pipelineSettingsFrom(
     {
       '--project-id': projectId,
       '--org-id': options.orgId,
       '--feeds': options.feeds,
       '--schema': options.schema,
       '--lookback-days': options.lookbackDays,
+      '--landing-prefix': options.landingPrefix,
     },
     {
       projectId: '--project-id',
@@ -58,8 +59,49 @@ export async function openLocalContext(options: LocalContextOptions, io: CliIo):
       feeds: '--feeds',
       schema: '--schema',
       lookbackDays: '--lookback-days',
+      landingPrefix: '--landing-prefix',
     },
   );
+}
+
+/**
+ * Every check that needs nothing but the flags and a look at the landing folder, before
+ * anything is created or started: a mistake costs no PostgreSQL start and leaves no folder.
+ */
+export function validateLocalOptions(options: LocalContextOptions): void {
+  // The project ID may still be inferred; every other setting is checked now.
+  settingsFor(options, options.projectId ?? '0');
+  if (options.databaseUrl !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(options.databaseUrl);
+    } catch {
+      throw new UsageError(
+        `--database-url must be a URL such as postgres://user:password@host:5432/database; this one cannot be read (${withoutPassword(options.databaseUrl)}).`,
+      );
+    }
+    if (!/^postgres(ql)?:$/.test(url.protocol) || url.hostname === '') {
+      throw new UsageError(
+        `--database-url must be postgres://user:password@host:5432/database, got ${withoutPassword(options.databaseUrl)}.`,
+      );
+    }
+  }
+  if (!existsSync(options.landingDir)) {
+    throw new UsageError(
+      `The landing folder ${options.landingDir} does not exist. Point --landing at the folder with the Amplitude export files, or write sample files there first: npx redshift-export sample --out ${options.landingDir}`,
+    );
+  }
+}
+
+/** Stores, settings and a warehouse ready to use; the warehouse objects exist afterwards. */
+export async function openLocalContext(options: LocalContextOptions, io: CliIo): Promise<LocalContext> {
+  validateLocalOptions(options);
+  const landing = new FileSystemObjectStore(options.landingDir);
+  const projectId = options.projectId ?? (await inferProjectId(landing, options.landingPrefix ?? ''));
+  const settings = settingsFor(options, projectId);
+  await reportIgnoredFiles(landing, settings.landingPrefix, io);
+  await mkdir(join(options.home, 'store'), { recursive: true });
+  const staging = new FileSystemObjectStore(join(options.home, 'store'));
   let server: LocalPostgres | undefined;
   let databaseUrl = options.databaseUrl;
   if (!databaseUrl) {
@@ -103,16 +145,31 @@ async function startEmbedded(dataDir: string, io: CliIo): Promise<LocalPostgres>
   });
 }
 
-/** The project ID every event file name in the landing folder agrees on. */
-export async function inferProjectId(landing: ObjectStore): Promise<string> {
+/**
+ * The project ID every event file name under `prefix` agrees on. Export files found only in
+ * a subfolder would never be batched (discovery lists `prefix` by day): that names the
+ * --landing-prefix that reaches them.
+ */
+export async function inferProjectId(landing: ObjectStore, prefix = ''): Promise<string> {
   const ids = new Set<string>();
+  const elsewhere = new Set<string>();
   for await (const object of landing.list('')) {
-    const name = object.key.slice(object.key.lastIndexOf('/') + 1);
-    const match = /^(\d+)_\d{4}-\d{2}-\d{2}_\d{1,2}#\d+\.json(\.gz)?$/.exec(name);
-    if (match?.[1]) ids.add(match[1]);
+    const slash = object.key.lastIndexOf('/');
+    const name = object.key.slice(slash + 1);
+    const match = EXPORT_NAME.exec(name);
+    if (!match?.[1]) continue;
+    const folder = object.key.slice(0, slash + 1);
+    if (folder === prefix) ids.add(match[1]);
+    else elsewhere.add(folder);
     if (ids.size > 1) break;
   }
   if (ids.size === 1) return [...ids][0]!;
+  if (ids.size === 0 && elsewhere.size > 0) {
+    const folders = [...elsewhere].sort();
+    throw new UsageError(
+      `The Amplitude export files are in ${folders.length === 1 ? 'the subfolder' : 'subfolders'} ${folders.join(', ')} of the landing folder, not ${prefix === '' ? 'at its top' : `under ${prefix}`}: pass --landing-prefix ${folders[0]} (the stack's landingPrefix), or point --landing at that folder.`,
+    );
+  }
   if (ids.size === 0) {
     throw new UsageError(
       'No Amplitude event files (<projectId>_<yyyy-MM-dd>_<H>#<n>.json.gz) in the landing folder to infer the project ID from: pass --project-id.',
@@ -120,6 +177,19 @@ export async function inferProjectId(landing: ObjectStore): Promise<string> {
   }
   throw new UsageError(
     `The landing folder holds files of several projects (${[...ids].join(', ')}): pass --project-id.`,
+  );
+}
+
+/** Files in the landing folder that no run will ever batch for their names: said once, with examples. */
+async function reportIgnoredFiles(landing: ObjectStore, prefix: string, io: CliIo): Promise<void> {
+  const ignored: string[] = [];
+  for await (const object of landing.list(prefix)) {
+    if (parseLandingKey(object, prefix) || /_complete$/.test(object.key)) continue;
+    ignored.push(object.key);
+  }
+  if (ignored.length === 0) return;
+  io.stderr(
+    `${ignored.length} file${ignored.length === 1 ? ' in the landing folder is' : 's in the landing folder are'} not named like Amplitude exports (<projectId>_<yyyy-MM-dd>_<H>#<n>.json.gz) and ${ignored.length === 1 ? 'is' : 'are'} ignored: ${ignored.slice(0, 5).join(', ')}${ignored.length > 5 ? ', ...' : ''}\n`,
   );
 }
 
