@@ -46,6 +46,7 @@ export const run: Command = async (argv, io) => {
     {
       home,
       landingDir: resolve(io.cwd, values.landing ?? join(home, 'landing')),
+      requireLanding: false,
       databaseUrl: values['database-url'],
       projectId: values['project-id'],
       feeds: values.feeds,

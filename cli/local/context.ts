@@ -39,6 +39,8 @@ export interface LocalContextOptions {
   readonly lookbackDays?: string | undefined;
   /** Key prefix of the export files inside the landing folder (the stack's landingPrefix). */
   readonly landingPrefix?: string | undefined;
+  /** False for commands that never read the landing folder (`local forget`). @default true */
+  readonly requireLanding?: boolean;
 }
 
 const EXPORT_NAME = /^(\d+)_(\d{4}-\d{2}-\d{2})_(\d{1,2})#\d+\.json(\.gz)?$/;
@@ -86,7 +88,7 @@ export function validateLocalOptions(options: LocalContextOptions): void {
       );
     }
   }
-  if (!existsSync(options.landingDir)) {
+  if (options.requireLanding !== false && !existsSync(options.landingDir)) {
     throw new UsageError(
       `The landing folder ${options.landingDir} does not exist. Point --landing at the folder with the Amplitude export files, or write sample files there first: npx redshift-export sample --out ${options.landingDir}`,
     );
@@ -99,7 +101,7 @@ export async function openLocalContext(options: LocalContextOptions, io: CliIo):
   const landing = new FileSystemObjectStore(options.landingDir);
   const projectId = options.projectId ?? (await inferProjectId(landing, options.landingPrefix ?? ''));
   const settings = settingsFor(options, projectId);
-  await reportIgnoredFiles(landing, settings.landingPrefix, io);
+  if (existsSync(options.landingDir)) await reportIgnoredFiles(landing, settings.landingPrefix, io);
   await mkdir(join(options.home, 'store'), { recursive: true });
   const staging = new FileSystemObjectStore(join(options.home, 'store'));
   let server: LocalPostgres | undefined;
