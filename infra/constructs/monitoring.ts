@@ -215,6 +215,11 @@ export class Monitoring extends Construct {
             ...this.perFeed(METRICS.duplicatesSkipped, SERVICES.loader, 'Sum'),
             ...this.perFeed(METRICS.duplicatesSkipped, SERVICES.backfill, 'Sum'),
           ]),
+          // Rows of people erased with `forget` that a later load found staged again (a replay,
+          // a backfill, a re-export) and dropped.
+          this.graph('Erased rows dropped at load', [
+            ...this.perFeed(METRICS.rowsErased, SERVICES.loader, 'Sum'),
+          ]),
         ],
         [
           this.graph('Quarantined by reason', [

@@ -25,6 +25,8 @@ export const METRICS = {
   rowsLoaded: 'RowsLoaded',
   /** Rows the load skipped because the table already had them. Unit: Count. */
   duplicatesSkipped: 'DuplicatesSkipped',
+  /** Staged rows of people on the erasure list (`forget`) that a load dropped. Unit: Count. */
+  rowsErased: 'RowsErased',
   /** Duration of one load transaction. Unit: Milliseconds. */
   loadDurationMs: 'LoadDurationMs',
   /** Now minus the newest upload time loaded. Unit: Seconds. */

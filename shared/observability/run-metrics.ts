@@ -122,6 +122,7 @@ export function loaderMetricPoints(
     points.push(
       { name: METRICS.rowsLoaded, unit: MetricUnit.Count, value: figures.rowsLoaded, feed },
       { name: METRICS.duplicatesSkipped, unit: MetricUnit.Count, value: figures.duplicatesSkipped, feed },
+      { name: METRICS.rowsErased, unit: MetricUnit.Count, value: figures.rowsErased, feed },
       { name: METRICS.loadFailures, unit: MetricUnit.Count, value: failures, feed },
       ...figures.loads.map((load) => ({
         name: METRICS.loadDurationMs,

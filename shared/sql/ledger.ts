@@ -45,7 +45,7 @@ export function loadedBatchesQuery(schema: string, target: string, batchIds: rea
   if (batchIds.length === 0) throw new Error('loadedBatchesQuery needs at least one batch id.');
   const list = batchIds.map((batchId) => quoteLiteral(assertBatchId(batchId))).join(', ');
   // A row of the target itself sorts after one of an unknown target, so it wins in a map.
-  return `SELECT ${quoteIdent('batch_id')}, ${quoteIdent('load_id')}, ${quoteIdent('rows_loaded')}, ${quoteIdent('duplicates_skipped')}, ${quoteIdent('quarantined')} FROM ${ledgerTable(schema)} WHERE ${ledgerRowsOf(target)} AND ${quoteIdent('batch_id')} IN (${list}) ORDER BY ${quoteIdent('target_table')}`;
+  return `SELECT ${quoteIdent('batch_id')}, ${quoteIdent('load_id')}, ${quoteIdent('rows_loaded')}, ${quoteIdent('duplicates_skipped')}, ${quoteIdent('quarantined')}, ${quoteIdent('rows_erased')} FROM ${ledgerTable(schema)} WHERE ${ledgerRowsOf(target)} AND ${quoteIdent('batch_id')} IN (${list}) ORDER BY ${quoteIdent('target_table')}`;
 }
 
 /** Columns the ledger has (`column_name`); none when it does not exist. */

@@ -169,6 +169,8 @@ export interface LedgerRow {
   readonly rowsLoaded: number;
   readonly duplicatesSkipped: number;
   readonly quarantined: number;
+  /** Staged rows of erased people the load dropped. */
+  readonly rowsErased: number;
 }
 
 const LEDGER_QUERY_BATCH = 200;
@@ -200,6 +202,7 @@ export async function readLedger(
         rowsLoaded: Number(row.rows_loaded),
         duplicatesSkipped: Number(row.duplicates_skipped),
         quarantined: Number(row.quarantined),
+        rowsErased: Number(row.rows_erased ?? 0),
       });
     }
   }

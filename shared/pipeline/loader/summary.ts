@@ -33,6 +33,8 @@ export interface FeedLoadSummary {
   /** Lines dropped as duplicates: inside their batch, across batches, and against the table. */
   duplicatesSkipped: number;
   quarantined: number;
+  /** Staged rows of erased people dropped (the ledger's rows_erased). */
+  rowsErased: number;
   batchesLoaded: number;
   /** Found in the ledger already (a replay, or a crash after commit): moved without a COPY. */
   batchesAlreadyLoaded: number;
@@ -73,6 +75,7 @@ export function emptyFeedLoadSummary(feed: Feed): FeedLoadSummary {
     rowsLoaded: 0,
     duplicatesSkipped: 0,
     quarantined: 0,
+    rowsErased: 0,
     batchesLoaded: 0,
     batchesAlreadyLoaded: 0,
     batchesFailed: 0,

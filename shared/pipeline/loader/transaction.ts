@@ -43,7 +43,10 @@ export async function loadGroup(
 
   // Committed. The ledger rows of this load id are the exact figures; a batch without one
   // was committed by a concurrent load (this load's ledger insert skipped it).
-  const figures = new Map<string, { rows: number; duplicates: number; quarantined: number }>();
+  const figures = new Map<
+    string,
+    { rows: number; duplicates: number; quarantined: number; erased: number }
+  >();
   try {
     for (const row of (await readLedger(runner, targetOf(run, feed), batchIds)).values()) {
       if (row.loadId !== loadId) continue;
@@ -51,6 +54,7 @@ export async function loadGroup(
         rows: row.rowsLoaded,
         duplicates: row.duplicatesSkipped,
         quarantined: row.quarantined,
+        erased: row.rowsErased,
       });
     }
   } catch (error) {
@@ -73,6 +77,7 @@ export async function loadGroup(
     rowsLoaded += figure.rows;
     summary.duplicatesSkipped += figure.duplicates;
     summary.quarantined += figure.quarantined;
+    summary.rowsErased += figure.erased;
     const upload = parseWarehouseTime(manifest.batch.maxUploadTime);
     if (upload !== undefined && upload > (run.newestUpload.get(feed) ?? Number.NEGATIVE_INFINITY)) {
       run.newestUpload.set(feed, upload);

@@ -65,6 +65,7 @@ const LOADER_RUN: LoaderSummary = {
       rowsLoaded: 950,
       duplicatesSkipped: 50,
       quarantined: 3,
+      rowsErased: 7,
       batchesLoaded: 2,
       batchesPending: 4,
       freshnessSeconds: 420,
@@ -212,6 +213,7 @@ describe('recordLoaderRun', () => {
       [METRICS.oldestPendingBatchAgeSeconds]: 900,
       [METRICS.rowsLoaded]: 950,
       [METRICS.duplicatesSkipped]: 50,
+      [METRICS.rowsErased]: 7,
       [METRICS.loadFailures]: 0,
       [METRICS.loadDurationMs]: [8000, 6500],
       [METRICS.freshnessSeconds]: 420,
@@ -221,6 +223,7 @@ describe('recordLoaderRun', () => {
       [METRICS.oldestPendingBatchAgeSeconds]: 0,
       [METRICS.rowsLoaded]: 0,
       [METRICS.duplicatesSkipped]: 0,
+      [METRICS.rowsErased]: 0,
       [METRICS.loadFailures]: 2,
     });
   });
