@@ -153,7 +153,7 @@ describe('buildLoadStatements', () => {
 describe('ledger queries', () => {
   it('asks for many batch ids in one query', () => {
     expect(loadedBatchesQuery('amplitude', 'merge_ids_123', ['a-1', 'b-2'])).toBe(
-      `SELECT "batch_id", "load_id", "rows_loaded", "duplicates_skipped", "quarantined" FROM "amplitude"."export_loads" WHERE "target_table" IN ('merge_ids_123', '') AND "batch_id" IN ('a-1', 'b-2') ORDER BY "target_table"`,
+      `SELECT "batch_id", "load_id", "rows_loaded", "duplicates_skipped", "quarantined", "rows_erased" FROM "amplitude"."export_loads" WHERE "target_table" IN ('merge_ids_123', '') AND "batch_id" IN ('a-1', 'b-2') ORDER BY "target_table"`,
     );
     expect(() => loadedBatchesQuery('amplitude', 'merge_ids_123', [])).toThrow(/at least one/);
     expect(() => loadedBatchesQuery('amplitude', 'merge_ids_123', ["a') OR ('1'='1"])).toThrow(
