@@ -15,6 +15,8 @@
  * kind with its statements run one by one and timed (=explain: with EXPLAIN ANALYZE plans on
  * stderr), to see where a load spends its time. BENCH_LOADER_WORK_MEM (e.g. 256MB) sets the
  * benchmark database's work_mem, to see what the sort and hash steps gain from memory.
+ * Afterwards the load time against the target's size (`./loader-scale.ts`); BENCH_LOADER_SCALE
+ * =off skips it, =only runs nothing else.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -35,6 +37,7 @@ import { writeEventStream } from '#shared/sample/generate.ts';
 import { BATCH_ID_COLUMN, columnsOf, tableName } from '#shared/schema/columns.ts';
 import { createTargetTableSql, targetTable } from '#shared/sql/ddl.ts';
 import { ensureWarehouseObjects } from '#shared/sql/ensure.ts';
+import { hoursOfBatch } from '#shared/sql/hours-read.ts';
 import { quoteIdent } from '#shared/sql/identifiers.ts';
 import { buildLoadStatements } from '#shared/sql/load.ts';
 import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
@@ -42,6 +45,7 @@ import { copyFromManifest } from '#shared/warehouse/manifest-copy.ts';
 import { PostgresRunner } from '#shared/warehouse/postgres.ts';
 import { isCopyStatement, parseRedshiftCopy } from '#shared/warehouse/redshift-copy.ts';
 import { type Benchmark, round2 } from './benchmark.ts';
+import { scaleCases } from './loader-scale.ts';
 
 const EVENTS_PER_FILE = 10_000;
 const PROJECT_ID = '187520';
@@ -92,6 +96,14 @@ export const benchmark: Benchmark = {
         if (!/^\d+(kB|MB|GB)$/.test(workMem)) throw new Error(`BENCH_LOADER_WORK_MEM: bad value ${workMem}`);
         // New connections (every run's) get it; the server's own default stays as it is.
         await admin.query(`ALTER DATABASE ${quoteIdent(DATABASE)} SET work_mem = '${workMem}'`);
+      }
+      const scale = process.env.BENCH_LOADER_SCALE ?? 'on';
+      if (!['on', 'off', 'only'].includes(scale)) {
+        throw new Error(`BENCH_LOADER_SCALE must be on, off or only, got ${scale}.`);
+      }
+      if (scale === 'only') {
+        yield* scaleCases({ admin, url, dir, rounds });
+        return;
       }
       process.stderr.write(`  generating ${events} events and staging them ...\n`);
       const { staged, rawBytes, batcherEvents } = await prepare(dir, events, filesPerBatch);
@@ -155,6 +167,7 @@ export const benchmark: Benchmark = {
           yield await profileRun(admin, url, staged, kind, profile === 'explain');
         }
       }
+      if (scale === 'on') yield* scaleCases({ admin, url, dir, rounds });
     } finally {
       await admin?.end().catch(() => undefined);
       await server?.stop().catch(() => undefined);
@@ -385,6 +398,8 @@ async function profileRun(
         source: batch.source,
         duplicatesInBatch: batch.duplicatesInBatch,
         quarantined: Object.values(batch.quarantined).reduce((sum, n) => sum + n, 0),
+        hours: hoursOfBatch(batch),
+        ...(batch.oldestLandedAt ? { landedAt: batch.oldestLandedAt } : {}),
       })),
       copyManifestUrl: store.url(copyKey),
       loadId,

@@ -10,6 +10,7 @@ const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   batcher: async () => (await import('./batcher.ts')).benchmark,
   loader: async () => (await import('./loader.ts')).benchmark,
   'export-api': async () => (await import('./export-api.ts')).benchmark,
+  freshness: async () => (await import('./freshness.ts')).benchmark,
 };
 
 async function main(names: string[]): Promise<number> {

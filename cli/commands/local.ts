@@ -138,7 +138,11 @@ export type CycleKind = 'batch' | 'load' | 'both';
 
 export type CycleSummary = Awaited<ReturnType<typeof runCycle>>;
 
-export async function runCycle(context: LocalContext, kind: CycleKind) {
+export async function runCycle(
+  context: LocalContext,
+  kind: CycleKind,
+  options: { readonly startLoad?: () => Promise<void> } = {},
+) {
   const clock = systemClock;
   const runId = randomUUID();
   const batch =
@@ -151,6 +155,8 @@ export async function runCycle(context: LocalContext, kind: CycleKind) {
           clock,
           runId,
           leaseHolder: localLeaseHolder,
+          // A cycle of both loads right after anyway.
+          ...(kind === 'batch' && options.startLoad ? { startLoad: options.startLoad } : {}),
         });
   const loaded =
     kind === 'batch'
@@ -208,7 +214,12 @@ async function runScheduled(context: LocalContext, io: CliIo, batchEveryMs: numb
             ? 'load'
             : undefined;
     if (kind) {
-      const cycle = runCycle(context, kind);
+      // As in AWS: a batch cycle that staged batches starts a load cycle (next, here); the
+      // load interval stays the floor.
+      const startLoad = async () => {
+        nextLoad = Date.now();
+      };
+      const cycle = runCycle(context, kind, { startLoad });
       const outcome = await Promise.race([
         cycle.catch((error: unknown) => error as Error),
         stop.then(() => 'interrupted' as const),

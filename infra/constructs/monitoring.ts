@@ -48,6 +48,8 @@ export interface MonitoringProps {
 }
 
 const PERIOD = Duration.minutes(5);
+/** Rows queryable within 15 minutes of their file landing (p99): the dashboard draws it. */
+const FRESHNESS_GOAL_SECONDS = 900;
 /** The Export API pull runs hourly by default: its figures are read per hour. */
 const EXPORT_API_PERIOD = Duration.hours(1);
 /** How long an hour may stay missing (about three hourly runs failing it) before the alarm. */
@@ -264,6 +266,31 @@ export class Monitoring extends Construct {
             ...this.perFeed(METRICS.backfillChunksFailed, SERVICES.backfill, 'Sum'),
           ]),
         ],
+        [
+          this.graph(`Landing to commit p50 / p99 (seconds; goal p99 <= ${FRESHNESS_GOAL_SECONDS})`, [
+            ...this.perFeedStat(METRICS.landingToCommitSeconds, SERVICES.loader, 'p50'),
+            ...this.perFeedStat(METRICS.landingToCommitSeconds, SERVICES.loader, 'p99'),
+          ]),
+          // Over the whole time range the dashboard shows, not per 5-minute period.
+          new cloudwatch.SingleValueWidget({
+            title: 'Landing to commit over the dashboard period (seconds)',
+            metrics: [
+              ...this.perFeedStat(METRICS.landingToCommitSeconds, SERVICES.loader, 'p50'),
+              ...this.perFeedStat(METRICS.landingToCommitSeconds, SERVICES.loader, 'p99'),
+            ],
+            setPeriodToTimeRange: true,
+            width: 8,
+            height: 6,
+          }),
+          this.graph(
+            'Hours of the table read per load (span on the right): late data and its cost',
+            [
+              ...this.perFeedStat(METRICS.loadHoursRead, SERVICES.loader, 'Maximum'),
+              ...this.perFeedStat(METRICS.loadHoursRead, SERVICES.loader, 'Average'),
+            ],
+            [...this.perFeedStat(METRICS.loadHoursSpan, SERVICES.loader, 'Maximum')],
+          ),
+        ],
         ...(props.exportApi ? [this.exportApiWidgets(props.exportApi)] : []),
       ],
     });
@@ -350,6 +377,13 @@ export class Monitoring extends Construct {
       period: PERIOD,
       label: `${name} ${feed}${service === SERVICES.backfill ? ' (backfill)' : ''}`,
     });
+  }
+
+  /** `perFeed` with the statistic in the label, for graphs that show two of one metric. */
+  private perFeedStat(name: MetricName, service: Service, statistic: string): cloudwatch.Metric[] {
+    return this.perFeed(name, service, statistic).map((metric) =>
+      metric.with({ label: `${metric.label} ${statistic}` }),
+    );
   }
 
   private perFeed(name: MetricName, service: Service, statistic: string): cloudwatch.Metric[] {

@@ -257,6 +257,17 @@ export class PipelineFunction extends Construct {
   }
 
   /**
+   * Names `target` in `envName` and grants invoking it (the unqualified function only, which is
+   * what an invoke by name calls: no version or alias wildcard).
+   */
+  invokes(envName: string, target: lambda.IFunction): this {
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [target.functionArn] }),
+    );
+    return this.setEnv(envName, target.functionName);
+  }
+
+  /**
    * Grants decrypting and generating data keys with `key`: what reading and writing objects
    * or messages encrypted with it takes (no wildcard actions such as ReEncrypt*).
    */

@@ -21,6 +21,11 @@ export interface LandingFile {
   /** Project ID (events) or org ID (merged IDs) in the name. */
   readonly owner: string;
   readonly gzip: boolean;
+  /**
+   * ISO time the file landed (S3 LastModified; the file's mtime locally): the start of the
+   * landing-to-commit delay the loader reports. Absent when the listing did not say.
+   */
+  readonly landedAt?: string;
 }
 
 export function eventFileName(projectId: string, day: string, hour: number, part: number): string {
@@ -41,7 +46,12 @@ const MERGE_ID_NAME = /^-(\d{1,20})_(\d{4}-\d{2}-\d{2})_(\d{1,2})(?:#(\d{1,9}))?
 
 /** The file's place in the layout, or `undefined` for markers, folders and unrelated keys. */
 export function parseLandingKey(
-  object: { readonly key: string; readonly etag: string; readonly size: number },
+  object: {
+    readonly key: string;
+    readonly etag: string;
+    readonly size: number;
+    readonly lastModified?: Date;
+  },
   landingPrefix: string,
 ): LandingFile | undefined {
   if (!object.key.startsWith(landingPrefix)) return undefined;
@@ -63,6 +73,7 @@ export function parseLandingKey(
     part: partText === undefined ? 0 : Number(partText),
     owner,
     gzip: gz !== undefined,
+    ...(object.lastModified ? { landedAt: object.lastModified.toISOString() } : {}),
   };
 }
 

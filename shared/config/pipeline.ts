@@ -52,6 +52,11 @@ export const ENV = {
   database: 'REDSHIFT_DATABASE',
   clusterIdentifier: 'REDSHIFT_CLUSTER_IDENTIFIER',
   workgroupName: 'REDSHIFT_WORKGROUP_NAME',
+  /**
+   * The loader function the batcher starts (asynchronously) after it staged batches, so rows
+   * are loaded minutes after their file landed; the loader's own schedule stays the floor.
+   */
+  loaderFunctionName: 'LOADER_FUNCTION_NAME',
 } as const;
 
 export function parseFeeds(raw: string | undefined, key: string): readonly Feed[] {

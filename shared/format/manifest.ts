@@ -56,6 +56,17 @@ export interface BatchMetadata {
   /** Range of server_upload_time (events) / merge_server_time (merged IDs). */
   readonly minUploadTime?: string;
   readonly maxUploadTime?: string;
+  /**
+   * The distinct UTC hours (`YYYY-MM-DDTHH`, sorted) of the staged rows' time column: the
+   * only hours of the target a load of this batch needs to read for duplicates. Absent in
+   * manifests written before it existed (the hours from minTime to maxTime stand in).
+   */
+  readonly hours?: readonly string[];
+  /**
+   * ISO time the batch's oldest landing file landed (S3 LastModified, or the file's mtime
+   * locally): the loader reports the delay from it to the commit. Absent when unknown.
+   */
+  readonly oldestLandedAt?: string;
 }
 
 /** The stored part a manifest entry is made from (see `PartInfo` in `./parts.ts`). */
@@ -179,6 +190,21 @@ export function parseBatchManifest(json: string | Buffer, source = 'manifest'): 
   const maxTime = check.optionalString(b.maxTime, 'batch.maxTime');
   const minUploadTime = check.optionalString(b.minUploadTime, 'batch.minUploadTime');
   const maxUploadTime = check.optionalString(b.maxUploadTime, 'batch.maxUploadTime');
+  const hours =
+    b.hours === undefined
+      ? undefined
+      : check.array(b.hours, 'batch.hours').map((hour, i) => check.hour(hour, `batch.hours[${i}]`));
+  if (hours?.some((hour, i) => i > 0 && hour <= hours[i - 1]!)) {
+    check.fail('batch.hours', 'must be sorted with no hour listed twice');
+  }
+  if (hours !== undefined && hours.length === 0) check.fail('batch.hours', 'must list at least one hour');
+  if (hours !== undefined && rowCount === 0) {
+    check.fail('batch.hours', 'lists hours although the batch has no rows');
+  }
+  const oldestLandedAt = check.optionalString(b.oldestLandedAt, 'batch.oldestLandedAt');
+  if (oldestLandedAt !== undefined && Number.isNaN(Date.parse(oldestLandedAt))) {
+    check.fail('batch.oldestLandedAt', `must be an ISO-8601 time, got ${JSON.stringify(oldestLandedAt)}`);
+  }
 
   const quarantinedTotal = Object.values(quarantined).reduce((sum, n) => sum + n, 0);
   if (lines !== rowCount + duplicatesInBatch + quarantinedTotal) {
@@ -223,6 +249,8 @@ export function parseBatchManifest(json: string | Buffer, source = 'manifest'): 
     ...(maxTime === undefined ? {} : { maxTime }),
     ...(minUploadTime === undefined ? {} : { minUploadTime }),
     ...(maxUploadTime === undefined ? {} : { maxUploadTime }),
+    ...(hours === undefined ? {} : { hours }),
+    ...(oldestLandedAt === undefined ? {} : { oldestLandedAt }),
   };
   return { entries, batch };
 }
@@ -250,6 +278,14 @@ class Checker {
     if (typeof value !== 'string' || value === '')
       this.fail(path, `must be a non-empty string, got ${describe(value)}`);
     return value;
+  }
+
+  hour(value: unknown, path: string): string {
+    const text = this.string(value, path);
+    if (!/^\d{4}-\d{2}-\d{2}T\d{2}$/.test(text) || Number.isNaN(Date.parse(`${text}:00:00Z`))) {
+      this.fail(path, `must be an hour as YYYY-MM-DDTHH (UTC), got ${JSON.stringify(text)}`);
+    }
+    return text;
   }
 
   optionalString(value: unknown, path: string): string | undefined {

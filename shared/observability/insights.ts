@@ -15,6 +15,7 @@ export const RUN_STATUS_QUERY = [
   '  run.durationMs as ms, run.files as files, run.rowsBatched as batched, run.rowsLoaded as loaded,',
   '  run.duplicates as duplicates, run.quarantined as quarantined, run.batchesPending as pending,',
   '  run.oldestPendingSeconds as oldestPendingS, run.freshnessSeconds as freshnessS,',
+  '  run.landingToCommitSeconds as landingToCommitS, run.hoursRead as hoursRead, run.hoursSpan as hoursSpan,',
   '  run.chunks as chunks, run.chunksFailed as chunksFailed, run.note as note,',
   '  run.errors.0.code as errorCode, run.errors.0.message as error',
   '| sort time desc',

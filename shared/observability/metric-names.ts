@@ -31,6 +31,15 @@ export const METRICS = {
   loadDurationMs: 'LoadDurationMs',
   /** Now minus the newest upload time loaded. Unit: Seconds. */
   freshnessSeconds: 'FreshnessSeconds',
+  /**
+   * Per live batch committed: from its oldest file landing to the commit (the freshness goal:
+   * p99 at most 15 minutes). Unit: Seconds.
+   */
+  landingToCommitSeconds: 'LandingToCommitSeconds',
+  /** Per load: hours of the target its de-duplication read (late rows add theirs). Unit: Count. */
+  loadHoursRead: 'LoadHoursRead',
+  /** Per load: hours from the first read to the last, both included. Unit: Count. */
+  loadHoursSpan: 'LoadHoursSpan',
   /** Load transactions that failed. Unit: Count. */
   loadFailures: 'LoadFailures',
   /** Backfill chunks loaded. Unit: Count. */

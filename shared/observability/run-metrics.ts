@@ -91,8 +91,8 @@ export function batcherMetricPoints(summary: BatcherSummary): MetricPoint[] {
 
 /**
  * The loader's figures per feed: rows loaded, duplicates skipped, the duration of each load
- * transaction, freshness (now minus the newest upload time loaded, when anything was), and
- * load failures. A failure counts when a person may need to act (a batch failed, or the setup
+ * transaction, freshness (now minus the newest upload time loaded, when anything was), the
+ * landing-to-commit delay of each live batch, the hours each load read, and load failures. A failure counts when a person may need to act (a batch failed, or the setup
  * is wrong); retryable errors (throttling, a busy cluster) are retried by the next run and show
  * in the pending-age alarm if they last.
  *
@@ -139,6 +139,22 @@ export function loaderMetricPoints(
         feed,
       });
     }
+    points.push(
+      ...figures.landingToCommitSeconds.map((value) => ({
+        name: METRICS.landingToCommitSeconds,
+        unit: MetricUnit.Seconds,
+        value,
+        feed,
+      })),
+      ...figures.loads.flatMap((load) =>
+        load.hoursRead === undefined || load.hoursSpan === undefined
+          ? []
+          : [
+              { name: METRICS.loadHoursRead, unit: MetricUnit.Count, value: load.hoursRead, feed },
+              { name: METRICS.loadHoursSpan, unit: MetricUnit.Count, value: load.hoursSpan, feed },
+            ],
+      ),
+    );
   }
   return points;
 }

@@ -68,6 +68,13 @@ export interface RunSummaryLine {
   readonly batchesPending?: number;
   readonly oldestPendingSeconds?: number;
   readonly freshnessSeconds?: number;
+  /** The batcher staged batches and started a load (false: it tried and failed; see note). */
+  readonly loadStarted?: boolean;
+  /** Longest delay from a live batch's oldest file landing to its commit, among this run's. */
+  readonly landingToCommitSeconds?: number;
+  /** Most hours of the target one load of the run read for duplicates, and their widest span. */
+  readonly hoursRead?: number;
+  readonly hoursSpan?: number;
   readonly chunks?: number;
   readonly chunksFailed?: number;
   readonly executionName?: string;
@@ -111,6 +118,11 @@ export function batcherRunSummary(summary: BatcherSummary): RunSummaryLine {
     const left = sum(feeds.map(([, figures]) => figures.filesLeft));
     notes.push(`Stopped at the time budget; ${left} file(s) are left for the next run.`);
   }
+  if (summary.loadStart && !summary.loadStart.started) {
+    notes.push(
+      `Could not start the loader (${sanitizeText(summary.loadStart.error)}); its schedule loads the batches. Check the batcher's lambda:InvokeFunction permission and LOADER_FUNCTION_NAME.`,
+    );
+  }
   const tooOld = sum(feeds.map(([, figures]) => figures.tooOld));
   if (tooOld > 0)
     notes.push(
@@ -129,6 +141,7 @@ export function batcherRunSummary(summary: BatcherSummary): RunSummaryLine {
     bytesOut: sum(feeds.map(([, figures]) => figures.bytesOut)),
     batchesWritten: sum(feeds.map(([, figures]) => figures.batches.length)),
     batchIds: listIds(feeds.flatMap(([, figures]) => [...figures.recovered, ...figures.batches])),
+    loadStarted: summary.loadStart?.started,
     note: notes.length > 0 ? notes.join(' ') : undefined,
     feeds: Object.fromEntries(
       feeds.map(([feed, figures]) => [
@@ -161,6 +174,22 @@ const STOP_NOTES: Readonly<Record<string, string>> = {
   'lease-lost': 'Stopped: the lease was lost to another run.',
 };
 
+/** The slowest landing-to-commit and the widest read of these feeds' loads, when any. */
+function readFigures(feeds: LoaderSummary['feeds']): {
+  landingToCommitSeconds?: number;
+  hoursRead?: number;
+  hoursSpan?: number;
+} {
+  const delays = feeds.flatMap((feed) => feed.landingToCommitSeconds);
+  const loads = feeds.flatMap((feed) => feed.loads);
+  const max = (values: number[]) => (values.length > 0 ? Math.max(...values) : undefined);
+  return {
+    landingToCommitSeconds: max(delays),
+    hoursRead: max(loads.flatMap((load) => (load.hoursRead === undefined ? [] : [load.hoursRead]))),
+    hoursSpan: max(loads.flatMap((load) => (load.hoursSpan === undefined ? [] : [load.hoursSpan]))),
+  };
+}
+
 export function loaderRunSummary(
   summary: LoaderSummary,
   pending?: Readonly<Partial<Record<Feed, PendingBatchStats>>>,
@@ -191,6 +220,7 @@ export function loaderRunSummary(
     ),
     oldestPendingSeconds: oldest.length > 0 ? Math.max(...oldest) : undefined,
     freshnessSeconds: summary.freshnessSeconds,
+    ...readFigures(summary.feeds),
     batchIds: listIds([
       ...loads.flatMap((load) => load.batchIds),
       ...summary.feeds.flatMap((feed) => feed.failedBatchIds),
@@ -211,6 +241,7 @@ export function loaderRunSummary(
           batchesPending: pendingStats[index]?.count ?? feed.batchesPending,
           oldestPendingSeconds: pendingStats[index]?.oldestAgeSeconds,
           freshnessSeconds: feed.freshnessSeconds,
+          ...readFigures([feed]),
         }),
       ]),
     ),

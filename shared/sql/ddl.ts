@@ -78,6 +78,20 @@ export const LEDGER_COLUMNS: readonly LedgerColumn[] = [
     notNull: true,
     defaultSql: { redshift: '0', postgres: '0' },
   },
+  // When the batch's oldest landing file landed (S3 LastModified), and the seconds from then
+  // to the load's ledger insert, just before its commit: the freshness goal is about these.
+  // NULL for batches whose manifest does not record it.
+  {
+    name: 'landed_at',
+    redshiftType: 'TIMESTAMP',
+    postgresType: 'timestamp(6) without time zone',
+    notNull: false,
+  },
+  { name: 'landing_delay_seconds', redshiftType: 'BIGINT', postgresType: 'bigint', notNull: false },
+  // Hours of the target the load's de-duplication read, and their span from first to last
+  // (the same on every row of one load): what late rows cost. NULL when unknown.
+  { name: 'hours_read', redshiftType: 'INTEGER', postgresType: 'integer', notNull: false },
+  { name: 'hours_span', redshiftType: 'INTEGER', postgresType: 'integer', notNull: false },
 ];
 
 /** The ledger's key: one row per batch and target table. */

@@ -11,6 +11,7 @@ import {
 import { columnType, ledgerTable, targetTable } from './ddl.ts';
 import type { Dialect } from './dialect.ts';
 import { dropErasedStageRowsStatements, ERASED_STAGE_TABLE } from './erasure.ts';
+import { type HoursRead, hourStartText, hoursRead } from './hours-read.ts';
 import { assertIdentifier, integerLiteral, quoteIdent, quoteLiteral } from './identifiers.ts';
 import { ledgerRowsOf, lockLedgerSql } from './ledger.ts';
 
@@ -24,6 +25,14 @@ export interface LoadBatch {
   readonly duplicatesInBatch: number;
   /** Lines the batcher quarantined (all reasons). */
   readonly quarantined: number;
+  /**
+   * Hours (hour indexes) of the batch's staged rows (`hoursOfBatch` of its manifest); `[]` when
+   * it has none. Absent when unknown: the load then restricts the target to the stage's time
+   * range instead of to these hours.
+   */
+  readonly hours?: readonly number[];
+  /** ISO time the batch's oldest landing file landed (`oldestLandedAt` of its manifest). */
+  readonly landedAt?: string;
 }
 
 export interface LoadStatementsInput {
@@ -74,11 +83,16 @@ export function assertLoadId(loadId: string): string {
  * 4. Drop stage rows of people on the erasure list (`forget`), counted per batch for the
  *    ledger's `rows_erased`: no replay, backfill or re-export brings an erased person back.
  * 5. Keep one row per key across the staged batches.
- * 6. Drop rows whose key is already in the target. The target side is restricted to the
- *    stage's time range: a row's time is part of the source record, so a duplicate has the
- *    same time, and the range lets Redshift skip blocks by the sort key.
+ * 6. Drop rows whose key is already in the target. The target side is restricted to the hours
+ *    the staged rows belong to (`loadHoursRead`), written as literal ranges of the sort key: a
+ *    row's time is part of the source record, so a duplicate has the same time, and a range of
+ *    literals is what lets Redshift skip the blocks outside it by their zone maps. Hours, not
+ *    the span from the earliest to the latest row, so one late row adds its own hour, not days.
  * 7. Insert the rest, and write one ledger row per batch, including batches that ended with
  *    no rows, so a replay of any of them is recognised.
+ *
+ * On Redshift the stage is distributed like the target (DISTKEY amplitude_id) and step 6 joins
+ * on amplitude_id as well as the key, so each slice compares its own rows only.
  */
 export function buildLoadStatements(input: LoadStatementsInput): string[] {
   const { dialect, schema, projectId, feed, batches } = input;
@@ -103,17 +117,28 @@ export function buildLoadStatements(input: LoadStatementsInput): string[] {
 
   const statements = [lockLedgerSql(dialect, schema)];
 
+  // The target's distribution key (ddl.ts): a stage distributed the same way joins it without
+  // moving rows between slices ("Choose the best distribution style": collocate tables on their
+  // common join column, https://docs.aws.amazon.com/redshift/latest/dg/c_best-practices-best-dist-key.html;
+  // DS_DIST_NONE in the plan, https://docs.aws.amazon.com/redshift/latest/dg/t_explain_plan_example.html).
+  // An explicit distribution style also keeps COPY from running its ANALYZE of an AUTO-distributed
+  // table, which COMPUPDATE OFF does not stop
+  // (https://repost.aws/knowledge-center/redshift-fix-copy-analyze-statupdate-off).
+  const distribution = dialect === 'redshift' ? `\nDISTKEY (${quoteIdent(DISTRIBUTION_COLUMN)})` : '';
   statements.push(
     `CREATE TEMPORARY TABLE ${stage} (\n${columns
       .map((column) => `  ${quoteIdent(column.name)} ${columnType(column, dialect)}`)
-      .join(',\n')},\n  ${batchIdColumn} ${batchIdType}\n)`,
+      .join(',\n')},\n  ${batchIdColumn} ${batchIdType}\n)${distribution}`,
   );
 
   if (input.copyManifestUrl !== undefined) {
     const role =
       input.copyRoleArn === undefined ? 'default' : quoteLiteral(input.copyRoleArn, 'COPY role ARN');
+    // A temporary stage read once needs neither compression analysis nor optimizer statistics:
+    // COMPUPDATE OFF and STATUPDATE OFF skip both ("Data load operations",
+    // https://docs.aws.amazon.com/redshift/latest/dg/copy-parameters-data-load.html).
     statements.push(
-      `COPY ${stage} (${columnList}, ${batchIdColumn})\nFROM ${quoteLiteral(input.copyManifestUrl, 'COPY manifest URL')}\nIAM_ROLE ${role}\nMANIFEST\n${input.formatOptions}`,
+      `COPY ${stage} (${columnList}, ${batchIdColumn})\nFROM ${quoteLiteral(input.copyManifestUrl, 'COPY manifest URL')}\nIAM_ROLE ${role}\nMANIFEST\n${input.formatOptions}\nCOMPUPDATE OFF STATUPDATE OFF`,
     );
   }
 
@@ -125,18 +150,20 @@ export function buildLoadStatements(input: LoadStatementsInput): string[] {
   statements.push(...dropErasedStageRowsStatements(schema, feed, { stage, batchIdColumn }));
 
   statements.push(
-    `CREATE TEMPORARY TABLE ${unique} AS\nSELECT ${columnList}, ${batchIdColumn}\nFROM (\n  SELECT ${columnList}, ${batchIdColumn},\n    ROW_NUMBER() OVER (PARTITION BY ${keys.join(', ')} ORDER BY ${batchIdColumn}) AS ${quoteIdent('key_rank')}\n  FROM ${stage}\n) AS ${quoteIdent('ranked')}\nWHERE ${quoteIdent('key_rank')} = 1`,
+    `CREATE TEMPORARY TABLE ${unique}${distribution} AS\nSELECT ${columnList}, ${batchIdColumn}\nFROM (\n  SELECT ${columnList}, ${batchIdColumn},\n    ROW_NUMBER() OVER (PARTITION BY ${keys.join(', ')} ORDER BY ${batchIdColumn}) AS ${quoteIdent('key_rank')}\n  FROM ${stage}\n) AS ${quoteIdent('ranked')}\nWHERE ${quoteIdent('key_rank')} = 1`,
   );
 
   // Redshift's DELETE takes plain table names in USING (no alias); the target's columns are
   // then named by its table name, as in Redshift's own examples.
   const targetIdent = quoteIdent(targetName);
+  const joinColumns = keys.includes(quoteIdent(DISTRIBUTION_COLUMN))
+    ? keys
+    : [quoteIdent(DISTRIBUTION_COLUMN), ...keys];
+  const read = loadHoursRead(batches);
   statements.push(
-    `DELETE FROM ${unique}\nUSING ${target}\nWHERE ${keys
+    `DELETE FROM ${unique}\nUSING ${target}\nWHERE ${joinColumns
       .map((key) => `${targetIdent}.${key} = ${unique}.${key}`)
-      .join(
-        '\n  AND ',
-      )}\n  AND ${targetIdent}.${time} BETWEEN (SELECT MIN(${time}) FROM ${unique}) AND (SELECT MAX(${time}) FROM ${unique})`,
+      .join('\n  AND ')}\n  AND ${timeRestriction(`${targetIdent}.${time}`, read, `${time}`, unique)}`,
   );
 
   statements.push(`INSERT INTO ${target} (${columnList})\nSELECT ${columnList} FROM ${unique}`);
@@ -147,6 +174,38 @@ export function buildLoadStatements(input: LoadStatementsInput): string[] {
 
   statements.push(`DROP TABLE ${stage}, ${unique}, ${quoteIdent(ERASED_STAGE_TABLE)}`);
   return statements;
+}
+
+/** The column both target tables are distributed by (`redshiftTableAttributes` in ddl.ts). */
+const DISTRIBUTION_COLUMN = 'amplitude_id';
+
+/**
+ * The hours of the target a load of these batches reads for duplicates (see `hoursRead`), or
+ * `undefined` when a batch's hours are unknown.
+ */
+export function loadHoursRead(batches: readonly Pick<LoadBatch, 'hours'>[]): HoursRead | undefined {
+  return hoursRead(batches.map((batch) => batch.hours));
+}
+
+/**
+ * The restriction of the target's time column: one literal half-open range per run of hours,
+ * so Redshift can compare each block's min/max with known values ("Sort keys": a
+ * range-restricted predicate lets the query processor skip blocks by their min and max,
+ * https://docs.aws.amazon.com/redshift/latest/dg/t_Sorting_data.html; "use predicates to
+ * restrict the dataset as much as possible", and no functions in them,
+ * https://docs.aws.amazon.com/redshift/latest/dg/c_designing-queries-best-practices.html).
+ * Not a join to a list of hours: Redshift takes no VALUES list in FROM, and the values of a
+ * table are not known when the scan is planned. Without known hours, the stage's own range.
+ */
+function timeRestriction(column: string, read: HoursRead | undefined, time: string, unique: string): string {
+  if (read === undefined || read.runs.length === 0) {
+    return `${column} BETWEEN (SELECT MIN(${time}) FROM ${unique}) AND (SELECT MAX(${time}) FROM ${unique})`;
+  }
+  const ranges = read.runs.map(
+    (run) =>
+      `${column} >= ${quoteLiteral(hourStartText(run.first))} AND ${column} < ${quoteLiteral(hourStartText(run.last + 1))}`,
+  );
+  return ranges.length === 1 ? ranges[0]! : `(\n    ${ranges.join('\n    OR ')}\n  )`;
 }
 
 function ledgerInsertSql(
@@ -166,13 +225,25 @@ function ledgerInsertSql(
   const varchar = (length: number) =>
     input.dialect === 'redshift' ? `VARCHAR(${length})` : `character varying(${length})`;
   const bigint = input.dialect === 'redshift' ? 'BIGINT' : 'bigint';
+  const timestamp = input.dialect === 'redshift' ? 'TIMESTAMP' : 'timestamp(6) without time zone';
+  const integer = input.dialect === 'redshift' ? 'INTEGER' : 'integer';
   // A derived table of literals (not VALUES, which Redshift does not accept in FROM).
   const batchRows = input.batches
     .map(
       (batch) =>
-        `SELECT CAST(${quoteLiteral(batch.batchId)} AS ${varchar(128)}) AS batch_id, CAST(${quoteLiteral(batch.source)} AS ${varchar(16)}) AS source, CAST(${integerLiteral(batch.duplicatesInBatch, 'duplicatesInBatch')} AS ${bigint}) AS duplicates_in_batch, CAST(${integerLiteral(batch.quarantined, 'quarantined')} AS ${bigint}) AS quarantined`,
+        `SELECT CAST(${quoteLiteral(batch.batchId)} AS ${varchar(128)}) AS batch_id, CAST(${quoteLiteral(batch.source)} AS ${varchar(16)}) AS source, CAST(${integerLiteral(batch.duplicatesInBatch, 'duplicatesInBatch')} AS ${bigint}) AS duplicates_in_batch, CAST(${integerLiteral(batch.quarantined, 'quarantined')} AS ${bigint}) AS quarantined, CAST(${batch.landedAt === undefined ? 'NULL' : quoteLiteral(utcTimestampText(batch.landedAt))} AS ${timestamp}) AS landed_at`,
     )
     .join('\n  UNION ALL ');
+  // Seconds from landing to this statement, moments before the commit: Redshift's GETDATE() is
+  // the current statement's start, PostgreSQL's clock_timestamp() the current time (now() would
+  // be the transaction's start).
+  const delay =
+    input.dialect === 'redshift'
+      ? 'DATEDIFF(second, b.landed_at, GETDATE())'
+      : `CAST(EXTRACT(EPOCH FROM (clock_timestamp() AT TIME ZONE 'UTC') - b.landed_at) AS bigint)`;
+  const read = loadHoursRead(input.batches);
+  const hoursLiteral = (value: number | undefined) =>
+    `CAST(${value === undefined ? 'NULL' : integerLiteral(value, 'hours')} AS ${integer})`;
   const ledgerColumns = [
     'batch_id',
     'feed',
@@ -185,6 +256,10 @@ function ledgerInsertSql(
     'max_time',
     'target_table',
     'rows_erased',
+    'landed_at',
+    'landing_delay_seconds',
+    'hours_read',
+    'hours_span',
   ]
     .map((name) => quoteIdent(name))
     .join(', ');
@@ -192,7 +267,7 @@ function ledgerInsertSql(
 SELECT b.batch_id, ${quoteLiteral(input.feed)}, COALESCE(u.loaded_rows, 0),
   b.duplicates_in_batch + COALESCE(s.staged_rows, 0) - COALESCE(u.loaded_rows, 0),
   b.quarantined, ${quoteLiteral(names.loadId)}, b.source, s.min_time, s.max_time, ${quoteLiteral(names.targetName)},
-  COALESCE(e.erased_rows, 0)
+  COALESCE(e.erased_rows, 0), b.landed_at, ${delay}, ${hoursLiteral(read?.hours)}, ${hoursLiteral(read?.span)}
 FROM (
   ${batchRows}
 ) AS b
@@ -212,4 +287,11 @@ export function existingTablesQuery(schema: string, tables: readonly string[]): 
   if (tables.length === 0) throw new Error('existingTablesQuery needs at least one table name.');
   const list = tables.map((table) => quoteLiteral(assertIdentifier(table, 'table'))).join(', ');
   return `SELECT table_name FROM information_schema.tables WHERE table_schema = ${quoteLiteral(assertIdentifier(schema, 'schema'))} AND table_name IN (${list})`;
+}
+
+/** `2024-03-02 11:02:00.000` (UTC) of an ISO-8601 time, as a warehouse timestamp literal's text. */
+function utcTimestampText(iso: string): string {
+  const ms = Date.parse(iso);
+  if (!Number.isFinite(ms)) throw new Error(`Expected an ISO-8601 landing time, got ${JSON.stringify(iso)}.`);
+  return new Date(ms).toISOString().slice(0, 23).replace('T', ' ');
 }

@@ -1,3 +1,4 @@
+import { cpSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -190,5 +191,73 @@ describe('redshift-export local --once', () => {
     );
     expect(text).toContain(`FROM amplitude.events_${projectId}`);
     expect(text).toContain('Stopped.');
+  });
+
+  it('starts a load cycle as soon as a batch cycle staged batches, without waiting for the load interval', async () => {
+    let stop!: () => void;
+    const interrupted = new Promise<void>((resolve) => {
+      stop = resolve;
+    });
+    const landing = join(dir, 'landing-trigger');
+    const later = join(dir, 'landing-trigger-later');
+    await generateSample(landing, {
+      projectId: '515151',
+      orgId: '78',
+      start: yesterday(),
+      days: 1,
+      eventsPerHour: 5,
+      seed: 3,
+    });
+    const today = new Date().toISOString().slice(0, 10);
+    await generateSample(later, {
+      projectId: '515151',
+      orgId: '78',
+      start: today,
+      days: 1,
+      eventsPerHour: 5,
+      seed: 4,
+    });
+    const lines: string[] = [];
+    let wroteMore = false;
+    const io: CliIo = {
+      stdout: () => undefined,
+      stderr: (text) => {
+        if (text.startsWith('[')) lines.push(text);
+        // After the first cycle (batch + load), new files land; the batch cycle that stages them
+        // must be followed by a load cycle at once, although the next scheduled load is an hour away.
+        if (text.includes('connect: psql') && !wroteMore) {
+          wroteMore = true;
+          // Synchronous, so no batch cycle sees a half-written file.
+          cpSync(later, landing, { recursive: true });
+        }
+        const loads = lines.filter((line) => line.includes('load: ')).length;
+        const batchesOnly = lines.filter(
+          (line) => line.includes('batch: ') && !line.includes('load: '),
+        ).length;
+        if (loads >= 2 || batchesOnly >= 4) stop();
+      },
+      env: {},
+      cwd: dir,
+      interrupted,
+    };
+    const code = await main(
+      [
+        'local',
+        '--landing',
+        'landing-trigger',
+        '--home',
+        'home5',
+        '--database-url',
+        db.url,
+        '--batch-every',
+        '1s',
+        '--load-every',
+        '1h',
+      ],
+      io,
+    );
+    expect(code).toBe(0);
+    const loadsAfterFirst = lines.slice(1).filter((line) => /load: .*events [1-9]\d* rows loaded/.test(line));
+    expect(loadsAfterFirst).toHaveLength(1);
   });
 });

@@ -383,6 +383,17 @@ describe('functions', () => {
     expect(resourcesAllowed(loader, 's3:GetObject')).toContainEqual(objectsBelow(cluster, 'staging/'));
     expect(actionsOf(loader).filter((action) => action.includes('*'))).toEqual([]);
   });
+
+  it('lets the batcher start the loader it names, and nothing else start any function', () => {
+    const loaderId = idOf(cluster, 'AWS::Lambda::Function', 'PipelineLoader');
+    expect(environmentOf(cluster, 'PipelineBatcher')[ENV.loaderFunctionName]).toEqual({ Ref: loaderId });
+    expect(resourcesAllowed(statementsOf(cluster, 'PipelineBatcherRole'), 'lambda:InvokeFunction')).toEqual([
+      { 'Fn::GetAtt': [loaderId, 'Arn'] },
+    ]);
+    for (const role of ['PipelineLoaderRole', 'PipelineVerifyRole']) {
+      expect(resourcesAllowed(statementsOf(cluster, role), 'lambda:InvokeFunction'), role).toEqual([]);
+    }
+  });
 });
 
 describe('Data API permissions', () => {
@@ -527,6 +538,43 @@ describe('monitoring', () => {
     const body = JSON.stringify(dashboard.Properties.DashboardBody);
     for (const name of Object.values(METRICS)) expect(body, name).toContain(name);
     expect(body).toContain('ExecutionsFailed');
+  });
+
+  it('shows the landing-to-commit p50 and p99 over the dashboard period, and the hours each load read', () => {
+    const dashboard = Object.values(resourcesOf(cluster, 'AWS::CloudWatch::Dashboard'))[0]!;
+    // The body is a Fn::Join of JSON text and the region reference: join it back with a region.
+    const [, parts] = (dashboard.Properties.DashboardBody as { 'Fn::Join': [string, unknown[]] })['Fn::Join'];
+    const body = JSON.parse(
+      parts.map((part) => (typeof part === 'string' ? part : 'eu-west-1')).join(''),
+    ) as {
+      widgets: {
+        properties: { view?: string; title?: string; setPeriodToTimeRange?: boolean; metrics?: unknown[][] };
+      }[];
+    };
+    const statsOf = (widget: (typeof body.widgets)[number], name: string) =>
+      (widget.properties.metrics ?? [])
+        .filter((metric) => metric[1] === name)
+        // CloudWatch's default statistic, Average, is left out of the rendered options.
+        .map((metric) => `${metric[3]} ${(metric.at(-1) as { stat?: string }).stat ?? 'Average'}`)
+        .sort();
+    const period = body.widgets.find((widget) => widget.properties.view === 'singleValue');
+    expect(period?.properties.setPeriodToTimeRange).toBe(true);
+    expect(statsOf(period!, METRICS.landingToCommitSeconds)).toEqual([
+      'events p50',
+      'events p99',
+      'merge_ids p50',
+      'merge_ids p99',
+    ]);
+    const hours = body.widgets.find((widget) =>
+      widget.properties.title?.startsWith('Hours of the table read'),
+    );
+    expect(statsOf(hours!, METRICS.loadHoursRead)).toEqual([
+      'events Average',
+      'events Maximum',
+      'merge_ids Average',
+      'merge_ids Maximum',
+    ]);
+    expect(statsOf(hours!, METRICS.loadHoursSpan)).toEqual(['events Maximum', 'merge_ids Maximum']);
   });
 });
 

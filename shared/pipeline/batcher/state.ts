@@ -73,6 +73,8 @@ export interface OpenBatchFile {
   readonly day: string;
   readonly hour: number;
   readonly part: number;
+  /** ISO time the file landed, so a re-written manifest carries the same landing time. */
+  readonly landedAt?: string;
 }
 
 /**

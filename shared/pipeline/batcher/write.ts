@@ -26,6 +26,8 @@ export interface BatchFile {
   readonly day: string;
   /** From the listing; part of the batch id. */
   readonly etag: string;
+  /** ISO time the file landed (see `LandingFile.landedAt`). */
+  readonly landedAt?: string;
 }
 
 /**
@@ -138,6 +140,8 @@ interface Tally {
   maxTime: string | undefined;
   minUploadTime: string | undefined;
   maxUploadTime: string | undefined;
+  /** Distinct `YYYY-MM-DD HH` of the staged rows' time column. */
+  readonly hours: Set<string>;
 }
 
 async function stageOnce(
@@ -192,6 +196,8 @@ async function stageOnce(
     bytesIn: tally.bytesIn,
     bytesOut,
     ...(tally.minTime !== undefined ? { minTime: tally.minTime, maxTime: tally.maxTime } : {}),
+    ...(tally.hours.size > 0 ? { hours: manifestHours(tally.hours) } : {}),
+    ...oldestLanding(input.files),
     ...(tally.minUploadTime !== undefined
       ? { minUploadTime: tally.minUploadTime, maxUploadTime: tally.maxUploadTime }
       : {}),
@@ -238,6 +244,7 @@ class BatchStager {
     maxTime: undefined,
     minUploadTime: undefined,
     maxUploadTime: undefined,
+    hours: new Set(),
   };
   private readonly seen = new Set<string>();
   private readonly inFlight: { result: Promise<SliceResult>; file: FileProgress }[] = [];
@@ -350,6 +357,7 @@ class BatchStager {
       const time = times[row]!;
       if (tally.minTime === undefined || time < tally.minTime) tally.minTime = time;
       if (tally.maxTime === undefined || time > tally.maxTime) tally.maxTime = time;
+      tally.hours.add(time.slice(0, 13));
       const uploadTime = uploadTimes[row] ?? null;
       if (uploadTime !== null) {
         if (tally.minUploadTime === undefined || uploadTime < tally.minUploadTime)
@@ -456,4 +464,19 @@ function firstDay(files: readonly BatchFile[]): string {
 
 function sortedRecord(record: Readonly<Record<string, number>>): Record<string, number> {
   return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+/** `YYYY-MM-DD HH` (from the rows' times) as the manifest's sorted `YYYY-MM-DDTHH`. */
+function manifestHours(hours: ReadonlySet<string>): string[] {
+  return [...hours].map((hour) => `${hour.slice(0, 10)}T${hour.slice(11, 13)}`).sort();
+}
+
+/** The batch's oldest landing time, when every file's is known (else the delay would be too short). */
+function oldestLanding(files: readonly BatchFile[]): { oldestLandedAt?: string } {
+  let oldest: string | undefined;
+  for (const file of files) {
+    if (file.landedAt === undefined) return {};
+    if (oldest === undefined || Date.parse(file.landedAt) < Date.parse(oldest)) oldest = file.landedAt;
+  }
+  return oldest === undefined ? {} : { oldestLandedAt: oldest };
 }

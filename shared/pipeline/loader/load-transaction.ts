@@ -3,6 +3,7 @@ import { REDSHIFT_COPY_FORMAT_OPTIONS } from '../../format/csv.ts';
 import { type BatchManifest, buildCopyManifest, parseBatchManifest } from '../../format/manifest.ts';
 import { type Feed, tableName } from '../../schema/columns.ts';
 import type { Dialect } from '../../sql/dialect.ts';
+import { hoursOfBatch } from '../../sql/hours-read.ts';
 import { loadedBatchesQuery } from '../../sql/ledger.ts';
 import { buildLoadStatements, type LoadBatch } from '../../sql/load.ts';
 import type { ObjectStore } from '../../storage/object-store.ts';
@@ -61,6 +62,8 @@ export function loadBatchOf(manifest: BatchManifest): LoadBatch {
     source: batch.source,
     duplicatesInBatch: batch.duplicatesInBatch,
     quarantined: Object.values(batch.quarantined).reduce((sum, count) => sum + count, 0),
+    hours: hoursOfBatch(batch),
+    ...(batch.oldestLandedAt ? { landedAt: batch.oldestLandedAt } : {}),
   };
 }
 

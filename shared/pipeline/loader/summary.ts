@@ -12,6 +12,12 @@ export interface LoadRecord {
   readonly rowsLoaded: number;
   /** From submitting the transaction to reading back its ledger rows. */
   readonly durationMs: number;
+  /**
+   * Hours of the target the de-duplication read (`loadHoursRead`), and the span from the first
+   * to the last of them: what late rows cost. Absent when a batch's hours were unknown.
+   */
+  readonly hoursRead?: number;
+  readonly hoursSpan?: number;
 }
 
 export type LoaderErrorKind = FailureKind | 'manifest';
@@ -44,6 +50,11 @@ export interface FeedLoadSummary {
   batchesPending: number;
   /** Now minus the newest upload time among this feed's batches loaded by this run. */
   freshnessSeconds?: number;
+  /**
+   * Per live batch this run committed whose landing time is known: seconds from its oldest
+   * file landing (S3 LastModified) to the commit. The freshness goal is about these.
+   */
+  readonly landingToCommitSeconds: number[];
   readonly failedBatchIds: string[];
   readonly loads: LoadRecord[];
 }
@@ -80,6 +91,7 @@ export function emptyFeedLoadSummary(feed: Feed): FeedLoadSummary {
     batchesAlreadyLoaded: 0,
     batchesFailed: 0,
     batchesPending: 0,
+    landingToCommitSeconds: [],
     failedBatchIds: [],
     loads: [],
   };

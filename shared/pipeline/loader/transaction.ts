@@ -1,8 +1,9 @@
 import type { BatchManifest } from '../../format/manifest.ts';
 import type { Feed } from '../../schema/columns.ts';
+import { loadHoursRead } from '../../sql/load.ts';
 import { errorFacts, failureKindOf } from './errors.ts';
 import { finishLoaded, recordBatchFailure, recordStop } from './failures.ts';
-import { prepareLoadTransaction, readLedger } from './load-transaction.ts';
+import { loadBatchOf, prepareLoadTransaction, readLedger } from './load-transaction.ts';
 import { type LoaderRun, targetOf } from './run.ts';
 import type { AttemptRecord } from './state.ts';
 
@@ -21,6 +22,7 @@ export async function loadGroup(
   const batchIds = manifests.map((manifest) => manifest.batch.batchId);
   const loadId = run.nextLoadId(feed);
 
+  const read = loadHoursRead(manifests.map(loadBatchOf));
   const { statements, copyManifestKey: copyKey } = await prepareLoadTransaction(store, {
     dialect: runner.dialect,
     target: targetOf(run, feed),
@@ -30,8 +32,10 @@ export async function loadGroup(
 
   const submitted = run.clock().getTime();
   let statementId: string;
+  let committedAt: number;
   try {
     ({ statementId } = await runner.transaction(statements, { clientToken: loadId }));
+    committedAt = run.clock().getTime();
   } catch (error) {
     if (failureKindOf(error) !== 'batch') {
       recordStop(run, feed, batchIds, loadId, error);
@@ -74,6 +78,10 @@ export async function loadGroup(
       continue;
     }
     summary.batchesLoaded++;
+    const landed = manifest.batch.oldestLandedAt;
+    if (manifest.batch.source === 'live' && landed !== undefined) {
+      summary.landingToCommitSeconds.push(Math.max(0, Math.round((committedAt - Date.parse(landed)) / 1000)));
+    }
     rowsLoaded += figure.rows;
     summary.duplicatesSkipped += figure.duplicates;
     summary.quarantined += figure.quarantined;
@@ -84,7 +92,14 @@ export async function loadGroup(
     }
   }
   summary.rowsLoaded += rowsLoaded;
-  summary.loads.push({ loadId, statementId, batchIds, rowsLoaded, durationMs });
+  summary.loads.push({
+    loadId,
+    statementId,
+    batchIds,
+    rowsLoaded,
+    durationMs,
+    ...(read ? { hoursRead: read.hours, hoursSpan: read.span } : {}),
+  });
   if (copyKey) await store.delete(copyKey).catch(() => undefined);
   return 'loaded';
 }

@@ -211,6 +211,14 @@ export function expectedCalls(w: World): Call[] {
   }
   add('batcher', 'kms:GenerateDataKey', w.keyArn, 'writes SSE-KMS objects', s3Key);
   add('batcher', 'kms:Decrypt', w.keyArn, 'reads SSE-KMS objects', s3Key);
+  if (w.functions.loader) {
+    add(
+      'batcher',
+      'lambda:InvokeFunction',
+      w.functions.loader,
+      'starts a load after staging batches: asynchronous invoke by name (lambdas/batcher/handler.ts)',
+    );
+  }
 
   // Loader: pending -> loaded/failed manifests, copy manifests, attempts, lease; the Data API.
   add('loader', 's3:ListBucket', bucket(w.stagingBucket), 'lists pending manifests');
@@ -620,6 +628,22 @@ export function mustDeny(w: World): Call[] {
     staging(manifestKey('loaded', 'events', BATCH)),
     'only the loader marks a batch loaded',
   );
+  if (w.functions.loader) {
+    add(
+      'batcher',
+      'lambda:InvokeFunction',
+      `${w.functions.loader}:$LATEST`,
+      'the loader itself only, no version',
+    );
+  }
+  if (w.functions.verify) {
+    add(
+      'batcher',
+      'lambda:InvokeFunction',
+      w.functions.verify,
+      'the batcher starts the loader and nothing else',
+    );
+  }
   add('cloudwatch', 'sns:Publish', w.topicArn, "another account's alarms must not publish", {
     'aws:SourceAccount': other,
     'aws:SourceArn': `arn:aws:cloudwatch:${w.region}:${other}:alarm:x`,

@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -15,6 +16,7 @@ import { ConfigError } from '#shared/config/validate.ts';
 import { useHandlerHarness } from '#test/support/lambda-handler.ts';
 
 const s3 = mockClient(S3Client);
+const lambda = mockClient(LambdaClient);
 
 const ENVIRONMENT = {
   AWS_REGION: 'eu-west-1',
@@ -23,6 +25,7 @@ const ENVIRONMENT = {
   LANDING_BUCKET: 'landing-bucket',
   STAGING_BUCKET: 'staging-bucket',
   LOOKBACK_DAYS: '1',
+  LOADER_FUNCTION_NAME: 'stack-loader',
 };
 
 const context = {
@@ -38,6 +41,7 @@ const notFound = () =>
   Object.assign(new Error('Not Found'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } });
 beforeEach(() => {
   s3.reset();
+  lambda.reset();
 });
 const harness = useHandlerHarness(() => ENVIRONMENT);
 
@@ -126,5 +130,24 @@ describe('batcher Lambda handler', () => {
     expect(summary.skipped).toEqual({ reason: 'lease-held', heldBy: 'batcher:earlier', expiresAt: until });
     expect(s3.commandCalls(ListObjectsV2Command)).toHaveLength(0);
     expect(summaryLines()[0]).toMatchObject({ run: { kind: 'batcher', status: 'skipped' } });
+  });
+
+  it('starts the loader asynchronously by the name it was given, and only when batches were staged', async () => {
+    s3.on(ListObjectsV2Command).resolves({ Contents: [], IsTruncated: false });
+    s3.on(HeadObjectCommand).rejects(notFound());
+    s3.on(PutObjectCommand).resolves({ ETag: '"lease-1"' });
+    s3.on(DeleteObjectCommand).resolves({});
+    lambda.on(InvokeCommand).resolves({ StatusCode: 202 });
+
+    const { handler, startLoader } = await loadHandler();
+    const summary = await handler({}, context);
+    // Nothing landed, nothing staged: no load to start.
+    expect(summary.loadStart).toBeUndefined();
+    expect(lambda.commandCalls(InvokeCommand)).toHaveLength(0);
+
+    await startLoader('stack-loader');
+    expect(lambda.commandCalls(InvokeCommand).map((call) => call.args[0].input)).toEqual([
+      { FunctionName: 'stack-loader', InvocationType: 'Event' },
+    ]);
   });
 });

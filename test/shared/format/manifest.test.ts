@@ -35,6 +35,8 @@ function validManifest(): BatchManifest {
       maxTime: '2024-05-01 09:59:59.999999',
       minUploadTime: '2024-05-01 09:00:01.000000',
       maxUploadTime: '2024-05-01 10:00:00.000000',
+      hours: ['2024-04-21T09', '2024-05-01T09'],
+      oldestLandedAt: '2024-05-01T10:01:07.000Z',
     },
   };
 }
@@ -108,6 +110,7 @@ describe('parseBatchManifest', () => {
       m.batch!.lines = 10;
       m.batch!.bytesOut = 0;
       delete m.batch!.minTime;
+      delete m.batch!.hours;
     });
     const parsed = parseBatchManifest(json);
     expect(parsed.entries).toEqual([]);
@@ -189,6 +192,31 @@ describe('parseBatchManifest', () => {
       'a bad createdAt',
       () => variant((m) => (m.batch!.createdAt = 'yesterday')),
       'batch.createdAt',
+      /ISO-8601/,
+    ],
+    [
+      'an hour in another format',
+      () => variant((m) => (m.batch!.hours = ['2024-05-01 09'])),
+      'batch.hours[0]',
+      /YYYY-MM-DDTHH/,
+    ],
+    [
+      'hours out of order',
+      () => variant((m) => (m.batch!.hours = ['2024-05-01T09', '2024-04-21T09'])),
+      'batch.hours',
+      /sorted/,
+    ],
+    [
+      'an hour listed twice',
+      () => variant((m) => (m.batch!.hours = ['2024-05-01T09', '2024-05-01T09'])),
+      'batch.hours',
+      /sorted with no hour listed twice/,
+    ],
+    ['an empty hour list', () => variant((m) => (m.batch!.hours = [])), 'batch.hours', /at least one hour/],
+    [
+      'a bad landing time',
+      () => variant((m) => (m.batch!.oldestLandedAt = 'soon')),
+      'batch.oldestLandedAt',
       /ISO-8601/,
     ],
     [

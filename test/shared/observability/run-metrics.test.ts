@@ -69,9 +69,26 @@ const LOADER_RUN: LoaderSummary = {
       batchesLoaded: 2,
       batchesPending: 4,
       freshnessSeconds: 420,
+      landingToCommitSeconds: [390, 510],
       loads: [
-        { loadId: 'l-e1', statementId: 's-1', batchIds: ['ev-b1'], rowsLoaded: 500, durationMs: 8000 },
-        { loadId: 'l-e2', statementId: 's-2', batchIds: ['ev-b2'], rowsLoaded: 450, durationMs: 6500 },
+        {
+          loadId: 'l-e1',
+          statementId: 's-1',
+          batchIds: ['ev-b1'],
+          rowsLoaded: 500,
+          durationMs: 8000,
+          hoursRead: 3,
+          hoursSpan: 3,
+        },
+        {
+          loadId: 'l-e2',
+          statementId: 's-2',
+          batchIds: ['ev-b2'],
+          rowsLoaded: 450,
+          durationMs: 6500,
+          hoursRead: 4,
+          hoursSpan: 241,
+        },
       ],
     }),
     loaderFeed('merge_ids', { batchesPending: 1, batchesFailed: 1, failedBatchIds: ['mi-b9'] }),
@@ -202,7 +219,7 @@ describe('recordBatcherRun', () => {
 });
 
 describe('recordLoaderRun', () => {
-  it('emits rows, duplicates, durations, freshness, failures that need a person, and the backlog', () => {
+  it('emits rows, duplicates, durations, freshness, landing-to-commit delays, hours read, failures that need a person, and the backlog', () => {
     const captured = capture();
     recordLoaderRun(createMetrics(SERVICES.loader), LOADER_RUN, PENDING);
     const docs = captured.emf();
@@ -217,6 +234,9 @@ describe('recordLoaderRun', () => {
       [METRICS.loadFailures]: 0,
       [METRICS.loadDurationMs]: [8000, 6500],
       [METRICS.freshnessSeconds]: 420,
+      [METRICS.landingToCommitSeconds]: [390, 510],
+      [METRICS.loadHoursRead]: [3, 4],
+      [METRICS.loadHoursSpan]: [3, 241],
     });
     expect(valuesFor(docs, { service: 'loader', Feed: 'merge_ids' })).toEqual({
       [METRICS.batchesPending]: 0,

@@ -65,6 +65,28 @@ describe('loaderRunSummary', () => {
     });
   });
 
+  it('shows the slowest landing-to-commit delay and the widest read, in total and per feed', () => {
+    const events = RUN.feeds[0]!;
+    const line = loaderRunSummary({
+      ...RUN,
+      feeds: [
+        {
+          ...events,
+          landingToCommitSeconds: [300, 840, 410],
+          loads: [
+            { ...events.loads[0]!, hoursRead: 3, hoursSpan: 3 },
+            { ...events.loads[0]!, loadId: 'load-1-e2', hoursRead: 4, hoursSpan: 241 },
+          ],
+        },
+      ],
+    });
+    expect(line).toMatchObject({ landingToCommitSeconds: 840, hoursRead: 4, hoursSpan: 241 });
+    expect(line.feeds?.events).toMatchObject({ landingToCommitSeconds: 840, hoursRead: 4, hoursSpan: 241 });
+    // A run that committed nothing has none of them.
+    expect(loaderRunSummary(RUN)).not.toHaveProperty('hoursRead');
+    expect(loaderRunSummary(RUN)).not.toHaveProperty('landingToCommitSeconds');
+  });
+
   it('cuts quoted values out of error messages', () => {
     const line = loaderRunSummary({
       ...RUN,
@@ -130,6 +152,9 @@ describe('the Logs Insights queries', () => {
       'batchesPending',
       'oldestPendingSeconds',
       'freshnessSeconds',
+      'landingToCommitSeconds',
+      'hoursRead',
+      'hoursSpan',
       'chunks',
       'chunksFailed',
       'note',

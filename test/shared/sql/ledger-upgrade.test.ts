@@ -103,7 +103,14 @@ describe('upgrading a ledger of the old shape', () => {
     await oldDeployment('up_local');
     const runner = new PostgresRunner({ connectionString: db.url, store: new FileSystemObjectStore('/tmp') });
     try {
-      expect(await upgradeLedger(runner, 'up_local')).toEqual(['target_table', 'rows_erased']);
+      expect(await upgradeLedger(runner, 'up_local')).toEqual([
+        'target_table',
+        'rows_erased',
+        'landed_at',
+        'landing_delay_seconds',
+        'hours_read',
+        'hours_span',
+      ]);
       // Again: nothing left to do.
       expect(await upgradeLedger(runner, 'up_local')).toEqual([]);
     } finally {
@@ -131,6 +138,7 @@ describe('upgrading a ledger of the old shape', () => {
     const ledger = await ledgerOf('up_setup');
     expect(ledger.rows).toEqual(expectedRows);
     expect(ledger.key).toEqual(['target_table', 'batch_id']);
+    expect(ledger.columns).toEqual(LEDGER_COLUMNS.map((column) => column.name));
     // The second project's tables exist now, and its own ledger rows can share batch ids.
     await admin.query(
       `INSERT INTO up_setup.export_loads (batch_id, feed, rows_loaded, duplicates_skipped, quarantined, load_id, source, target_table)

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { hourRuns } from '#shared/base/hours.ts';
 import { REDSHIFT_COPY_FORMAT_OPTIONS } from '#shared/format/csv.ts';
 import { EVENT_COLUMNS, MERGE_ID_COLUMNS } from '#shared/schema/columns.ts';
+import { hoursOfBatch, MAX_HOUR_RANGES } from '#shared/sql/hours-read.ts';
 import { loadedBatchesQuery } from '#shared/sql/ledger.ts';
 import {
   buildLoadStatements,
@@ -102,9 +104,11 @@ describe('buildLoadStatements', () => {
   it('de-duplicates on the feed key, pruned by the feed time column', () => {
     const events = buildLoadStatements(input()).join('\n');
     expect(events).toContain('PARTITION BY "uuid" ORDER BY "_batch_id"');
+    // amplitude_id first: the distribution key of target and stage, so the join is collocated.
     expect(events).toContain(
-      'USING "amplitude"."events_123"\nWHERE "events_123"."uuid" = "amplitude_export_stage_unique"."uuid"',
+      'USING "amplitude"."events_123"\nWHERE "events_123"."amplitude_id" = "amplitude_export_stage_unique"."amplitude_id"\n  AND "events_123"."uuid" = "amplitude_export_stage_unique"."uuid"',
     );
+    // Batches without known hours (none here) fall back to the stage's own time range.
     expect(events).toContain(
       '"events_123"."event_time" BETWEEN (SELECT MIN("event_time") FROM "amplitude_export_stage_unique")',
     );
@@ -159,5 +163,135 @@ describe('ledger queries', () => {
     expect(() => loadedBatchesQuery('amplitude', 'merge_ids_123', ["a') OR ('1'='1"])).toThrow(
       /Invalid batch id/,
     );
+  });
+});
+
+/** The hours (`YYYY-MM-DDTHH`) a DELETE's literal time ranges cover, and whether it has a subquery bound. */
+function restrictionOf(statements: readonly string[], column: string) {
+  const del = statements.find((sql) => sql.startsWith('DELETE FROM "amplitude_export_stage_unique"'))!;
+  const hours: string[] = [];
+  const pattern = new RegExp(`"${column}" >= '([^']+)' AND "[^"]+"\\."${column}" < '([^']+)'`, 'g');
+  for (const [, from, to] of del.matchAll(pattern)) {
+    for (
+      let ms = Date.parse(`${from!.replace(' ', 'T')}Z`);
+      ms < Date.parse(`${to!.replace(' ', 'T')}Z`);
+      ms += 3_600_000
+    ) {
+      hours.push(new Date(ms).toISOString().slice(0, 13));
+    }
+  }
+  return { hours, subquery: /\(SELECT/.test(del.slice(del.indexOf(`"${column}"`))) };
+}
+
+describe('the stage on Redshift', () => {
+  it('is distributed like the target (amplitude_id) and COPYed without compression analysis or statistics', () => {
+    for (const feed of ['events', 'merge_ids'] as const) {
+      const statements = buildLoadStatements(input({ feed }));
+      expect(statements[1]).toMatch(/\)\nDISTKEY \("amplitude_id"\)$/);
+      expect(
+        statements.find((sql) => sql.startsWith('CREATE TEMPORARY TABLE "amplitude_export_stage_unique"')),
+      ).toMatch(/^CREATE TEMPORARY TABLE "amplitude_export_stage_unique"\nDISTKEY \("amplitude_id"\) AS\n/);
+      expect(statements.find((sql) => sql.startsWith('COPY'))).toMatch(/\nCOMPUPDATE OFF STATUPDATE OFF$/);
+    }
+    // PostgreSQL has no distribution; its runner reads the same COPY and ignores both options.
+    const postgres = buildLoadStatements(input({ dialect: 'postgres' }));
+    expect(postgres.join('\n')).not.toContain('DISTKEY');
+    expect(parseRedshiftCopy(postgres.find((sql) => sql.startsWith('COPY'))!).manifestUrl).toBe(
+      's3://staging/manifests/copy/load-1.json',
+    );
+  });
+});
+
+describe('the target restriction of the load SQL', () => {
+  // 200 on-time rows in two hours, and one 10 days late: the manifest hours the batcher records.
+  const onTime = ['2024-05-31T11', '2024-05-31T12'];
+  const late = '2024-05-21T12';
+  const manifestHours = [late, ...onTime];
+
+  it.each(['redshift', 'postgres'] as const)(
+    'covers at most the distinct hours of the rows, as literals, with one row 10 days late (%s)',
+    (dialect) => {
+      const statements = buildLoadStatements(
+        input({
+          dialect,
+          batches: [
+            {
+              ...batches(1)[0]!,
+              hours: hoursOfBatch({ rowCount: 201, hours: manifestHours }),
+            },
+          ],
+        }),
+      );
+      const restriction = restrictionOf(statements, 'event_time');
+      expect(restriction.subquery).toBe(false);
+      expect(restriction.hours.sort()).toEqual(manifestHours);
+    },
+  );
+
+  it('joins the hours of every batch of the load, one range per run of consecutive hours', () => {
+    const statements = buildLoadStatements(
+      input({
+        feed: 'merge_ids',
+        batches: [
+          {
+            ...batches(2)[0]!,
+            hours: hoursOfBatch({ rowCount: 3, hours: ['2024-05-31T10', '2024-05-31T11'] }),
+          },
+          {
+            ...batches(2)[1]!,
+            hours: hoursOfBatch({ rowCount: 3, hours: ['2024-05-31T12', '2024-01-01T00'] }),
+          },
+        ],
+      }),
+    );
+    const del = statements.find((sql) => sql.startsWith('DELETE FROM "amplitude_export_stage_unique"'))!;
+    expect(del).toContain(
+      `"merge_ids_123"."merge_event_time" >= '2024-01-01 00:00:00' AND "merge_ids_123"."merge_event_time" < '2024-01-01 01:00:00'\n    OR "merge_ids_123"."merge_event_time" >= '2024-05-31 10:00:00' AND "merge_ids_123"."merge_event_time" < '2024-05-31 13:00:00'`,
+    );
+  });
+
+  it("falls back to the stage's own range for a batch without known hours (an old manifest)", () => {
+    const statements = buildLoadStatements(
+      input({ batches: [{ ...batches(2)[0]!, hours: [400_000] }, batches(2)[1]!] }),
+    );
+    expect(restrictionOf(statements, 'event_time')).toEqual({ hours: [], subquery: true });
+  });
+});
+
+describe('hoursOfBatch and hourRuns', () => {
+  it('reads the recorded hours, or every hour from minTime to maxTime for an older manifest', () => {
+    const first = Date.parse('2024-05-31T10:00:00Z') / 3_600_000;
+    expect(hoursOfBatch({ rowCount: 2, hours: ['2024-05-31T10', '2024-05-31T12'] })).toEqual([
+      first,
+      first + 2,
+    ]);
+    expect(
+      hoursOfBatch({
+        rowCount: 2,
+        minTime: '2024-05-31 10:59:59.999999',
+        maxTime: '2024-05-31 12:00:00.000000',
+      }),
+    ).toEqual([first, first + 1, first + 2]);
+    expect(hoursOfBatch({ rowCount: 0 })).toEqual([]);
+    expect(hoursOfBatch({ rowCount: 5 })).toBeUndefined();
+  });
+
+  it('merges the closest runs first when there are more than allowed', () => {
+    expect(hourRuns([1, 2, 3, 10, 12, 40], MAX_HOUR_RANGES)).toEqual([
+      { first: 1, last: 3 },
+      { first: 10, last: 10 },
+      { first: 12, last: 12 },
+      { first: 40, last: 40 },
+    ]);
+    expect(hourRuns([1, 2, 3, 10, 12, 40], 2)).toEqual([
+      { first: 1, last: 12 },
+      { first: 40, last: 40 },
+    ]);
+    expect(
+      hourRuns(
+        Array.from({ length: 1000 }, (_, i) => i * 3),
+        MAX_HOUR_RANGES,
+      ),
+    ).toHaveLength(MAX_HOUR_RANGES);
   });
 });

@@ -6,6 +6,7 @@ import type { BatchManifest, CopyManifest } from '#shared/format/manifest.ts';
 import type { BackfillChunk } from '#shared/pipeline/backfill/plan.ts';
 import { backfillLoadId, type PrepareDeps, prepareChunk } from '#shared/pipeline/backfill/prepare.ts';
 import { generateSample } from '#shared/sample/generate.ts';
+import { hoursOfBatch } from '#shared/sql/hours-read.ts';
 import { buildLoadStatements } from '#shared/sql/load.ts';
 import { manualClock, PROJECT_ID, settingsFor, type TempStores, tempStores } from '../batcher/support.ts';
 
@@ -80,6 +81,8 @@ describe('prepareChunk', () => {
             source: 'backfill',
             duplicatesInBatch: manifest.batch.duplicatesInBatch,
             quarantined: 0,
+            hours: hoursOfBatch(manifest.batch),
+            ...(manifest.batch.oldestLandedAt ? { landedAt: manifest.batch.oldestLandedAt } : {}),
           },
         ],
         copyManifestUrl: stores.staging.url(`manifests/copy/${prepared.loadId}.json`),

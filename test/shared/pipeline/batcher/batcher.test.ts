@@ -121,12 +121,62 @@ describe('runBatcher', () => {
         .sort();
       expect([batch.minTime, batch.maxTime]).toEqual([times[0], times.at(-1)]);
       expect([batch.minUploadTime, batch.maxUploadTime]).toEqual([uploads[0], uploads.at(-1)]);
+      // Every distinct hour of the rows' times, for the load's per-hour read of the target.
+      expect(batch.hours).toEqual([
+        ...new Set(times.map((time) => `${time.slice(0, 10)}T${time.slice(11, 13)}`)),
+      ]);
+      // The oldest landing file's time (its mtime here: S3 LastModified in AWS).
+      const { landing } = temp;
+      const landed = await Promise.all(
+        files.map(async (file) => (await landing.head(file.key))!.lastModified),
+      );
+      expect(batch.oldestLandedAt).toBe(
+        new Date(Math.min(...landed.map((date) => date.getTime()))).toISOString(),
+      );
 
       const processed = await readProcessed(temp.staging, feed, DAY);
       expect(Object.keys(processed.files).sort()).toEqual(files.map((file) => file.key).sort());
       expect(Object.values(processed.files).every((entry) => entry.batchId === batch.batchId)).toBe(true);
     }
     expect((await snapshot(temp.staging, ['state/open-batches/', 'state/leases/'])).size).toBe(0);
+  });
+
+  it('starts a load once when it staged batches, never when it staged none, and reports a failed start', async () => {
+    temp = await tempStores();
+    await generateSample(temp.landing, { start: DAY, eventsPerHour: 5, seed: 6, parts: 'on-time' });
+    const clock = manualClock(NOW);
+    const settings = settingsFor();
+    const starts: string[] = [];
+    const startLoad = async () => {
+      starts.push('load');
+    };
+
+    const first = await runBatcher({ ...temp, settings, clock, startLoad });
+    expect(first.feeds.events!.batches.length).toBeGreaterThan(0);
+    expect(starts).toEqual(['load']);
+    expect(first.loadStart).toEqual({ started: true });
+
+    const idle = await runBatcher({ ...temp, settings, clock, startLoad });
+    expect(starts).toEqual(['load']);
+    expect(idle.loadStart).toBeUndefined();
+
+    await generateSample(temp.landing, { start: DAY, eventsPerHour: 5, seed: 6, parts: 'late' });
+    const failing = await runBatcher({
+      ...temp,
+      settings,
+      clock,
+      startLoad: async () => {
+        throw Object.assign(new Error('User is not authorized to perform: lambda:InvokeFunction'), {
+          name: 'AccessDeniedException',
+        });
+      },
+    });
+    // The batches are staged all the same; the loader's schedule loads them.
+    expect(failing.feeds.events!.batches.length).toBeGreaterThan(0);
+    expect(failing.loadStart).toEqual({
+      started: false,
+      error: 'AccessDeniedException: User is not authorized to perform: lambda:InvokeFunction',
+    });
   });
 
   it('does nothing on a second run, and batches late parts when they land', async () => {

@@ -51,6 +51,8 @@ export interface StageBatchInput {
   readonly partTargetBytes?: number;
   /** Replace the parts with one gzip file of this text (a batch COPY cannot read). */
   readonly corruptCsv?: string;
+  /** ISO time the batch's oldest landing file landed. @default - unknown */
+  readonly oldestLandedAt?: string;
 }
 
 function uploadTimeColumn(feed: Feed): string {
@@ -91,6 +93,15 @@ export async function stageBatch(store: ObjectStore, input: StageBatchInput): Pr
   const quarantinedTotal = Object.values(quarantined).reduce((sum, n) => sum + n, 0);
   const duplicatesInBatch = input.duplicatesInBatch ?? 0;
   const times = range(rows.map((row) => row[timeColumnOf(feed)]));
+  // As the batcher records them: the distinct hours of the rows' times.
+  const hours = [
+    ...new Set(
+      rows.flatMap((row) => {
+        const time = row[timeColumnOf(feed)];
+        return typeof time === 'string' ? [`${time.slice(0, 10)}T${time.slice(11, 13)}`] : [];
+      }),
+    ),
+  ].sort();
   const uploads = range(rows.map((row) => row[uploadTimeColumn(feed)]));
   const manifest: BatchManifest = {
     entries,
@@ -110,7 +121,9 @@ export async function stageBatch(store: ObjectStore, input: StageBatchInput): Pr
       bytesIn: 1000,
       bytesOut: entries.reduce((sum, entry) => sum + entry.meta.content_length, 0),
       ...(times ? { minTime: times.min, maxTime: times.max } : {}),
+      ...(hours.length > 0 ? { hours } : {}),
       ...(uploads ? { minUploadTime: uploads.min, maxUploadTime: uploads.max } : {}),
+      ...(input.oldestLandedAt ? { oldestLandedAt: input.oldestLandedAt } : {}),
     },
   };
   await store.put(manifestKey('pending', feed, batchId), JSON.stringify(manifest));

@@ -165,6 +165,9 @@ describe('runLoader on PostgreSQL', () => {
       batchIds: ['ev-a', 'ev-b'],
       rowsLoaded: 3,
       durationMs: expect.any(Number),
+      // The rows' hours: 2024-03-01T10 and 2024-03-02T11, a day apart.
+      hoursRead: 2,
+      hoursSpan: 26,
     });
     const loadIds = await selectRows(db.url, `SELECT DISTINCT load_id FROM "${w.schema}".export_loads`);
     expect(loadIds).toEqual([{ load_id: load!.loadId }]);
@@ -227,6 +230,76 @@ describe('runLoader on PostgreSQL', () => {
       ['mi-b', 1, 1],
       ['mi-c', 1, 1],
     ]);
+  });
+
+  it('reads only the hours of the rows, one 10 days late included, and still skips its duplicate', async () => {
+    const w = await world({ feeds: ['events'] });
+    const rows = [
+      ...Array.from({ length: 40 }, (_, i) =>
+        eventRow(`u-${i}`, { event_time: `2024-03-01 1${i % 2}:${String(i).padStart(2, '0')}:00.000000` }),
+      ),
+      eventRow('u-late', { event_time: '2024-02-20 07:30:00.000000' }),
+    ];
+    await stageBatch(w.store, {
+      batchId: 'ev-a',
+      feed: 'events',
+      rows,
+      oldestLandedAt: '2024-03-02T11:02:00.000Z',
+    });
+    // The same rows again under another batch id: every one is a duplicate of a loaded row.
+    const replay = { batchId: 'ev-b', feed: 'events' as const, rows };
+    const transactions: string[][] = [];
+    const runner: SqlRunner = {
+      ...w.runner,
+      dialect: w.runner.dialect,
+      transaction: (statements, options) => {
+        transactions.push([...statements]);
+        return w.runner.transaction(statements, options);
+      },
+      query: (sql) => w.runner.query(sql),
+      startTransaction: (statements, options) => w.runner.startTransaction(statements, options),
+      describe: (id) => w.runner.describe(id),
+      close: () => w.runner.close(),
+    };
+    const first = await runLoader({ store: w.store, runner, settings: w.settings, clock });
+    await stageBatch(w.store, replay);
+    const second = await runLoader({ store: w.store, runner, settings: w.settings, clock });
+
+    expect([first.feeds[0]!.rowsLoaded, second.feeds[0]!.rowsLoaded]).toEqual([41, 0]);
+    expect(second.feeds[0]!.duplicatesSkipped).toBe(41);
+    // Three hours read, spanning from the late row's hour to the last on-time one.
+    const span = (Date.parse('2024-03-01T11:00Z') - Date.parse('2024-02-20T07:00Z')) / 3_600_000 + 1;
+    expect(first.feeds[0]!.loads.map((load) => [load.hoursRead, load.hoursSpan])).toEqual([[3, span]]);
+    // Landed 2024-03-02T11:02:00Z, committed at the clock's 11:10:02.5.
+    expect(first.feeds[0]!.landingToCommitSeconds).toEqual([483]);
+    expect(second.feeds[0]!.landingToCommitSeconds).toEqual([]);
+    // The ledger keeps both per batch: landing time and delay, hours read and their span.
+    const ledger = await selectRows(
+      db.url,
+      `SELECT batch_id, to_char(landed_at, 'YYYY-MM-DD"T"HH24:MI:SS') AS landed, landing_delay_seconds::float8 AS delay, hours_read, hours_span FROM "${w.schema}".export_loads ORDER BY batch_id`,
+    );
+    expect(ledger).toEqual([
+      {
+        batch_id: 'ev-a',
+        landed: '2024-03-02T11:02:00',
+        delay: expect.any(Number),
+        hours_read: 3,
+        hours_span: span,
+      },
+      { batch_id: 'ev-b', landed: null, delay: null, hours_read: 3, hours_span: span },
+    ]);
+    // The database's own clock at the insert, not the run's: about now minus the landing.
+    const expected = (Date.now() - Date.parse('2024-03-02T11:02:00Z')) / 1000;
+    expect(Math.abs((ledger[0]!.delay as number) - expected)).toBeLessThan(300);
+    expect(await eventUuids(db.url, w.schema)).toHaveLength(41);
+    for (const statements of transactions) {
+      const del = statements.find((sql) => sql.startsWith('DELETE FROM "amplitude_export_stage_unique"'))!;
+      expect(del).not.toMatch(/BETWEEN|\(SELECT/);
+      expect(del.match(/"event_time" >= '[^']+' AND "[^"]+"\."event_time" < '[^']+'/g)).toEqual([
+        `"event_time" >= '2024-02-20 07:00:00' AND "events_777"."event_time" < '2024-02-20 08:00:00'`,
+        `"event_time" >= '2024-03-01 10:00:00' AND "events_777"."event_time" < '2024-03-01 12:00:00'`,
+      ]);
+    }
   });
 
   it('moves a replayed batch to loaded without any COPY', async () => {
