@@ -443,21 +443,34 @@ describe('runLoader on PostgreSQL', () => {
     const otherRunner = newRunner(db.url, otherStore);
     cleanups.push(() => otherRunner.close());
 
-    // Both loaders read the pending batches and the empty ledger before either transaction runs.
-    let waiting = 0;
-    let open!: () => void;
-    const barrier = new Promise<void>((resolve) => {
-      open = resolve;
-    });
-    const atBarrier = (runner: SqlRunner): SqlRunner => ({
-      ...instrumentRunner(runner, new Steps()),
-      async transaction(statements, options) {
-        waiting++;
-        if (waiting === 2) open();
-        await barrier;
-        return await runner.transaction(statements, options);
-      },
-    });
+    // For each feed, both loaders read the pending batches and the ledger before either
+    // transaction runs: the n-th transaction of each waits until the other reaches its n-th.
+    // (The feeds load one after the other, so one barrier for the first transaction only
+    // left the second feed to timing.)
+    const rounds: { waiting: number; open: () => void; opened: Promise<void> }[] = [];
+    const roundAt = (index: number) => {
+      if (!rounds[index]) {
+        let open!: () => void;
+        const opened = new Promise<void>((resolve) => {
+          open = resolve;
+        });
+        rounds[index] = { waiting: 0, open, opened };
+      }
+      return rounds[index];
+    };
+    const atBarrier = (runner: SqlRunner): SqlRunner => {
+      let calls = 0;
+      return {
+        ...instrumentRunner(runner, new Steps()),
+        async transaction(statements, options) {
+          const round = roundAt(calls++);
+          round.waiting++;
+          if (round.waiting === 2) round.open();
+          await round.opened;
+          return await runner.transaction(statements, options);
+        },
+      };
+    };
     const [a, b] = await Promise.all([
       loadPendingBatches({
         store: w.store,
