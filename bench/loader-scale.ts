@@ -15,6 +15,7 @@
  * 2-core machine. Between rounds the loaded rows and their ledger rows are deleted and the
  * table vacuumed, so every round loads into the same table.
  */
+
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -25,12 +26,12 @@ import { type PipelineSettings, pipelineSettingsFrom } from '#shared/config/pipe
 import { REDSHIFT_COPY_FORMAT_OPTIONS } from '#shared/format/csv.ts';
 import { buildCopyManifest, parseBatchManifest } from '#shared/format/manifest.ts';
 import { batchIdFor, defaultWorkerCount, writeBatch } from '#shared/pipeline/batcher/batcher.ts';
+import { loadBatchOf } from '#shared/pipeline/loader/load-transaction.ts';
 import { runLoader } from '#shared/pipeline/loader/loader.ts';
 import { writeEventStream } from '#shared/sample/generate.ts';
 import { tableName } from '#shared/schema/columns.ts';
 import { ledgerTable, targetTable } from '#shared/sql/ddl.ts';
 import { ensureWarehouseObjects } from '#shared/sql/ensure.ts';
-import { hoursOfBatch } from '#shared/sql/hours-read.ts';
 import { quoteIdent } from '#shared/sql/identifiers.ts';
 import { buildLoadStatements } from '#shared/sql/load.ts';
 import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
@@ -322,14 +323,7 @@ async function explainLoad(
     schema: settings.schema,
     projectId: PROJECT_ID,
     feed: 'events',
-    batches: manifests.map(({ batch }) => ({
-      batchId: batch.batchId,
-      source: batch.source,
-      duplicatesInBatch: batch.duplicatesInBatch,
-      quarantined: 0,
-      hours: hoursOfBatch(batch),
-      ...(batch.oldestLandedAt ? { landedAt: batch.oldestLandedAt } : {}),
-    })),
+    batches: manifests.map(loadBatchOf),
     copyManifestUrl: store.url(copyKey),
     loadId,
     formatOptions: REDSHIFT_COPY_FORMAT_OPTIONS,

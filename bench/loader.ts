@@ -18,6 +18,7 @@
  * Afterwards the load time against the target's size (`./loader-scale.ts`); BENCH_LOADER_SCALE
  * =off skips it, =only runs nothing else.
  */
+
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,13 +32,13 @@ import { type PipelineSettings, pipelineSettingsFrom } from '#shared/config/pipe
 import { POSTGRES_COPY_OPTIONS, REDSHIFT_COPY_FORMAT_OPTIONS } from '#shared/format/csv.ts';
 import { type BatchManifest, buildCopyManifest, parseBatchManifest } from '#shared/format/manifest.ts';
 import { defaultWorkerCount, runBatcher, writeBatch } from '#shared/pipeline/batcher/batcher.ts';
+import { loadBatchOf } from '#shared/pipeline/loader/load-transaction.ts';
 import { runLoader } from '#shared/pipeline/loader/loader.ts';
 import type { FeedLoadSummary } from '#shared/pipeline/loader/summary.ts';
 import { writeEventStream } from '#shared/sample/generate.ts';
 import { BATCH_ID_COLUMN, columnsOf, tableName } from '#shared/schema/columns.ts';
 import { createTargetTableSql, targetTable } from '#shared/sql/ddl.ts';
 import { ensureWarehouseObjects } from '#shared/sql/ensure.ts';
-import { hoursOfBatch } from '#shared/sql/hours-read.ts';
 import { quoteIdent } from '#shared/sql/identifiers.ts';
 import { buildLoadStatements } from '#shared/sql/load.ts';
 import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
@@ -393,14 +394,7 @@ async function profileRun(
       schema: settings.schema,
       projectId: PROJECT_ID,
       feed: 'events',
-      batches: batches.map(({ batch }) => ({
-        batchId: batch.batchId,
-        source: batch.source,
-        duplicatesInBatch: batch.duplicatesInBatch,
-        quarantined: Object.values(batch.quarantined).reduce((sum, n) => sum + n, 0),
-        hours: hoursOfBatch(batch),
-        ...(batch.oldestLandedAt ? { landedAt: batch.oldestLandedAt } : {}),
-      })),
+      batches: batches.map(loadBatchOf),
       copyManifestUrl: store.url(copyKey),
       loadId,
       formatOptions: REDSHIFT_COPY_FORMAT_OPTIONS,
