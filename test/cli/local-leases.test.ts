@@ -3,21 +3,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CliIo } from '#cli/io.ts';
 import { main } from '#cli/main.ts';
 import { generateSample, type SampleManifest } from '#shared/sample/generate.ts';
 import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
 import { acquireLease, readLease } from '#shared/storage/lease.ts';
 import { createTestDatabase } from '#test/support/postgres.ts';
+import { capture, yesterday } from './local-support.ts';
 
-function capture(cwd: string) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = { stdout: (text) => out.push(text), stderr: (text) => err.push(text), env: {}, cwd };
-  return { io, out, err, text: () => err.join('') };
-}
-
-const day = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+const day = yesterday;
 
 describe('local: a lease left by an interrupted run', () => {
   let dir: string;
