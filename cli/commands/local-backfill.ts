@@ -6,6 +6,7 @@ import { FEEDS, parseLandingKey } from '#shared/base/export-files.ts';
 import { BackfillInputError, hourIndexOf, parseHourSpec } from '#shared/base/hours.ts';
 import type { PipelineSettings } from '#shared/config/pipeline.ts';
 import { parseBackfillRequest } from '#shared/pipeline/backfill/plan.ts';
+import { type ChunkReport, reportChunk } from '#shared/pipeline/backfill/summarize.ts';
 import { ensureWarehouseObjects } from '#shared/sql/ensure.ts';
 import type { ObjectStore } from '#shared/storage/object-store.ts';
 import type { SqlRunner } from '#shared/warehouse/sql-runner.ts';
@@ -76,6 +77,7 @@ export async function runLocalBackfill(options: LocalBackfillOptions, io: CliIo)
     ...(options.feeds ? { feeds: options.feeds } : {}),
     ...(options.chunkHours !== undefined ? { chunkHours: options.chunkHours } : {}),
   };
+  const lines = chunkLines(options, io);
   const result = await runBackfillLocally({
     machine,
     landing: options.landing,
@@ -84,8 +86,9 @@ export async function runLocalBackfill(options: LocalBackfillOptions, io: CliIo)
     settings,
     input,
     ...(options.clock ? { clock: options.clock } : {}),
-    onChunk: (progress) => io.stderr(`${progressLine(progress)}\n`),
+    onChunk: (progress) => lines.add(progress),
   });
+  await lines.done();
   if (result.error === 'BackfillInputError') {
     io.stderr(`redshift-export local backfill: ${result.cause}\n`);
     return 2;
@@ -99,16 +102,58 @@ export async function runLocalBackfill(options: LocalBackfillOptions, io: CliIo)
   return 1;
 }
 
-function progressLine({ index, total, outcome, durationMs }: ChunkProgress): string {
+/**
+ * One line per chunk, in chunk order (oldest hours first, as numbered), whatever order the
+ * chunks finish in; each says what the report will say of it, read from the same ledger.
+ */
+function chunkLines(options: LocalBackfillOptions, io: CliIo) {
+  const { runner, settings } = options;
+  const ready = new Map<number, Promise<string>>();
+  let next = 1;
+  let printed = Promise.resolve();
+  return {
+    add(progress: ChunkProgress) {
+      ready.set(
+        progress.index,
+        reportChunk({ runner, schema: settings.schema, projectId: settings.projectId }, progress.chunk, {
+          outcome: progress.outcome,
+          durationMs: progress.durationMs,
+        }).then(
+          (report) => chunkLine(progress, report),
+          // The ledger could not be read: the summary will fail and say why; show the outcome.
+          () => chunkLine(progress, undefined),
+        ),
+      );
+      printed = printed.then(async () => {
+        for (let line = ready.get(next); line !== undefined; line = ready.get(next)) {
+          ready.delete(next);
+          next += 1;
+          io.stderr(`${await line}\n`);
+        }
+      });
+    },
+    done: () => printed,
+  };
+}
+
+function chunkLine(
+  { index, total, outcome, durationMs }: ChunkProgress,
+  report: ChunkReport | undefined,
+): string {
   const where = `[${index}/${total}] ${outcome.feed} ${outcome.startHour}..${outcome.endHour}`;
   const seconds = `${(durationMs / 1000).toFixed(1)} s`;
-  switch (outcome.status) {
+  const files = `${outcome.files ?? 0} file${outcome.files === 1 ? '' : 's'}`;
+  switch (report?.status ?? outcome.status) {
     case 'loaded':
-      return `${where}: loaded, ${outcome.rowsStaged ?? 0} rows staged from ${outcome.files ?? 0} files (${seconds})`;
+      return report
+        ? `${where}: loaded ${report.rowsLoaded} rows, ${report.duplicatesSkipped} duplicates skipped, ${report.quarantined} quarantined, from ${files} (${seconds})`
+        : `${where}: loaded ${outcome.rowsStaged ?? 0} rows staged from ${files}; the ledger could not be read (${seconds})`;
+    case 'already_loaded':
+      return `${where}: already loaded (${report?.loadedEarlier?.rowsLoaded ?? 0} rows by load ${report?.loadedBy ?? ''}), nothing added, ${files} (${seconds})`;
     case 'empty':
       return `${where}: no files (${seconds})`;
     default:
-      return `${where}: FAILED ${outcome.error ?? ''}: ${outcome.cause ?? ''} (${seconds})`;
+      return `${where}: FAILED ${report?.error ?? outcome.error ?? ''}: ${report?.cause ?? outcome.cause ?? ''} (${seconds})`;
   }
 }
 

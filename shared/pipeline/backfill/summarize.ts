@@ -44,6 +44,8 @@ export interface ChunkReport {
   readonly durationMs?: number;
   /** Load id of the earlier load of an `already_loaded` chunk. */
   readonly loadedBy?: string;
+  /** What that earlier load did, from its ledger rows (this run's figures above stay 0). */
+  readonly loadedEarlier?: Pick<LedgerRow, 'rowsLoaded' | 'duplicatesSkipped' | 'quarantined'>;
   readonly error?: string;
   readonly cause?: string;
 }
@@ -174,6 +176,25 @@ export async function summarizeBackfill(
   };
 }
 
+/**
+ * The report of one chunk as soon as its child execution ends, read from the ledger the way
+ * the summarize step reads it: progress lines then say what the final report will say.
+ */
+export async function reportChunk(
+  deps: Pick<SummarizeDeps, 'runner' | 'schema' | 'projectId'>,
+  chunk: BackfillChunk,
+  result: { outcome: ChunkOutcome; durationMs?: number },
+): Promise<ChunkReport> {
+  const { outcome } = result;
+  const batchIds = outcome.status === 'loaded' ? (outcome.batchIds ?? []) : [];
+  const target = { schema: deps.schema, projectId: deps.projectId, feed: outcome.feed };
+  const ledger = new Map<string, LedgerRow>();
+  for (const [batchId, row] of await readLedger(deps.runner, target, batchIds)) {
+    ledger.set(`${outcome.feed}/${batchId}`, row);
+  }
+  return chunkReport(chunk, result, ledger);
+}
+
 function chunkReport(
   chunk: BackfillChunk,
   result: { outcome: ChunkOutcome; durationMs?: number } | undefined,
@@ -229,7 +250,18 @@ function chunkReport(
   }
   const own = rows.filter((row) => row?.loadId === outcome.loadId) as LedgerRow[];
   if (own.length === 0) {
-    return { ...common, ...nothing, status: 'already_loaded', loadedBy: rows[0]?.loadId ?? '' };
+    const earlier = rows as LedgerRow[];
+    return {
+      ...common,
+      ...nothing,
+      status: 'already_loaded',
+      loadedBy: earlier[0]?.loadId ?? '',
+      loadedEarlier: {
+        rowsLoaded: sum(earlier, 'rowsLoaded'),
+        duplicatesSkipped: sum(earlier, 'duplicatesSkipped'),
+        quarantined: sum(earlier, 'quarantined'),
+      },
+    };
   }
   return {
     ...common,

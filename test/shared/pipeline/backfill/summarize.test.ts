@@ -171,6 +171,7 @@ it('reports every chunk with its ledger figures or its failure, and names the fa
       status: 'already_loaded',
       rowsLoaded: 0,
       loadedBy: 'bf-run1-mi-a1',
+      loadedEarlier: { rowsLoaded: 9, duplicatesSkipped: 0, quarantined: 0 },
     }),
     expect.objectContaining({ chunkId: failedLoad.chunkId, status: 'failed', error: 'LoadFailed' }),
     expect.objectContaining({ chunkId: crashed.chunkId, status: 'failed', error: 'States.Runtime' }),
