@@ -221,6 +221,7 @@ export class Monitoring extends Construct {
           // a backfill, a re-export) and dropped.
           this.graph('Erased rows dropped at load', [
             ...this.perFeed(METRICS.rowsErased, SERVICES.loader, 'Sum'),
+            ...this.perFeed(METRICS.rowsErased, SERVICES.backfill, 'Sum'),
           ]),
         ],
         [

@@ -170,6 +170,7 @@ function backfillTotalsPoints(feed: Feed, totals: Totals, reasons: ReasonCounts 
     { name: METRICS.backfillChunksFailed, unit: MetricUnit.Count, value: totals.failed, feed },
     { name: METRICS.rowsLoaded, unit: MetricUnit.Count, value: totals.rowsLoaded, feed },
     { name: METRICS.duplicatesSkipped, unit: MetricUnit.Count, value: totals.duplicatesSkipped, feed },
+    { name: METRICS.rowsErased, unit: MetricUnit.Count, value: totals.rowsErased, feed },
     // The total comes from the ledger; the reasons, when known, from the batch manifests.
     ...(reasons && Object.keys(reasons).length > 0
       ? quarantinePoints(feed, reasons).map((point) =>
@@ -182,7 +183,7 @@ function backfillTotalsPoints(feed: Feed, totals: Totals, reasons: ReasonCounts 
 /**
  * One backfill execution, per feed: chunks that succeeded (loaded, already loaded or empty)
  * and failed, and what the chunks this execution loaded added (rows, duplicates skipped,
- * lines quarantined). `reasons` (from `backfillQuarantineReasons`) adds the per-reason copy.
+ * lines quarantined, rows of erased people dropped). `reasons` (from `backfillQuarantineReasons`) adds the per-reason copy.
  */
 export function backfillMetricPoints(
   summary: Pick<BackfillSummary, 'byFeed'>,
@@ -207,6 +208,7 @@ export function backfillChunkMetricPoints(chunk: ChunkReport): MetricPoint[] {
       rowsLoaded: chunk.rowsLoaded,
       duplicatesSkipped: chunk.duplicatesSkipped,
       quarantined: chunk.quarantined,
+      rowsErased: chunk.rowsErased,
     },
     undefined,
   );

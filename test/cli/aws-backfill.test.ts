@@ -45,6 +45,7 @@ function totals(chunks: number, loaded: number, failed: number, rows: number) {
     rowsLoaded: rows,
     duplicatesSkipped: 3,
     quarantined: 1,
+    rowsErased: 0,
   };
 }
 
@@ -69,6 +70,7 @@ const REPORT: BackfillReport = {
       rowsLoaded: 0,
       duplicatesSkipped: 0,
       quarantined: 0,
+      rowsErased: 0,
       error: 'LoadFailed',
       cause: "COPY rejected value 'MARKER-7d1e' in column x",
     },

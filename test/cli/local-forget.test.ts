@@ -194,8 +194,30 @@ describe('redshift-export local forget', () => {
     expect(await personRows()).toEqual({ events: 0, merges: 0 });
   });
 
-  it('keeps them erased through a backfill over their day, and counts what it dropped in the ledger', async () => {
-    expect(await local('backfill', '--start', day, '--end', day)).toBe(0);
+  it('keeps them erased through a backfill over their day, and counts what it dropped in the ledger and the report', async () => {
+    const captured = captureIo(dir);
+    const code = await main(
+      [
+        'local',
+        'backfill',
+        '--start',
+        day,
+        '--end',
+        day,
+        '--landing',
+        'landing',
+        '--home',
+        'home',
+        '--database-url',
+        db.url,
+      ],
+      captured.io,
+    );
+    expect(code).toBe(0);
+    // The report and its summary line say what the erasure list kept out (3 events, 1 merge).
+    expect(captured.err()).toContain(', 4 rows of erased people dropped.');
+    const report = JSON.parse(captured.out()) as { totals: { rowsErased: number } };
+    expect(report.totals.rowsErased).toBe(4);
 
     expect(await personRows()).toEqual({ events: 0, merges: 0 });
     expect(await erasedInLedger()).toEqual([

@@ -4,7 +4,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ENV } from '#shared/config/pipeline.ts';
 import { STACK_OUTPUTS } from '#shared/config/stack-outputs.ts';
 import { liveMetricValues } from '#shared/observability/export-api-metrics.ts';
-import { EXPORT_API_METRICS, METRIC_NAMESPACE, METRICS } from '#shared/observability/metric-names.ts';
+import {
+  EXPORT_API_METRICS,
+  METRIC_NAMESPACE,
+  METRICS,
+  SERVICES,
+} from '#shared/observability/metric-names.ts';
+import { backfillMetricPoints } from '#shared/observability/run-metrics.ts';
 import type { LivePullSummary } from '#shared/sources/amplitude-export-api/live.ts';
 import {
   EXPORT_API_ENV,
@@ -538,6 +544,33 @@ describe('monitoring', () => {
     const body = JSON.stringify(dashboard.Properties.DashboardBody);
     for (const name of Object.values(METRICS)) expect(body, name).toContain(name);
     expect(body).toContain('ExecutionsFailed');
+  });
+
+  it('charts every metric a backfill emits under the backfill service, per feed', () => {
+    const zero = {
+      chunks: 1,
+      loaded: 1,
+      alreadyLoaded: 0,
+      empty: 0,
+      failed: 0,
+      rowsLoaded: 0,
+      duplicatesSkipped: 0,
+      quarantined: 0,
+      rowsErased: 0,
+    };
+    const emitted = backfillMetricPoints({ byFeed: { events: zero, merge_ids: zero } });
+    const charted = new Set(
+      dashboardMetrics(cluster)
+        .filter(({ dimensions }) => dimensions.service === SERVICES.backfill)
+        .map(({ name, dimensions }) => `${name} ${dimensions.Feed}`),
+    );
+    // Quarantined lines are charted by a search over every service (the by-reason widget).
+    const missing = emitted
+      .filter((point) => point.name !== METRICS.rowsQuarantined)
+      .map((point) => `${point.name} ${point.feed}`)
+      .filter((key) => !charted.has(key));
+    expect(emitted.map((point) => point.name)).toContain(METRICS.rowsErased);
+    expect(missing).toEqual([]);
   });
 
   it('shows the landing-to-commit p50 and p99 over the dashboard period, and the hours each load read', () => {

@@ -41,6 +41,8 @@ export interface ChunkReport {
   readonly rowsLoaded: number;
   readonly duplicatesSkipped: number;
   readonly quarantined: number;
+  /** Staged rows of people on the erasure list that the load dropped (`forget`). */
+  readonly rowsErased: number;
   readonly durationMs?: number;
   /** Load id of the earlier load of an `already_loaded` chunk. */
   readonly loadedBy?: string;
@@ -59,6 +61,7 @@ export interface Totals {
   rowsLoaded: number;
   duplicatesSkipped: number;
   quarantined: number;
+  rowsErased: number;
 }
 
 /** `backfill/runs/<runId>/report.json` */
@@ -215,6 +218,7 @@ function chunkReport(
       rowsLoaded: 0,
       duplicatesSkipped: 0,
       quarantined: 0,
+      rowsErased: 0,
       error: 'NoOutcome',
       cause: 'The chunk has no outcome in the map results: it did not run or did not finish.',
     };
@@ -228,7 +232,7 @@ function chunkReport(
     ...(outcome.attempts !== undefined ? { attempts: outcome.attempts } : {}),
     ...(durationMs !== undefined ? { durationMs } : {}),
   };
-  const nothing = { rowsLoaded: 0, duplicatesSkipped: 0, quarantined: 0 };
+  const nothing = { rowsLoaded: 0, duplicatesSkipped: 0, quarantined: 0, rowsErased: 0 };
   if (outcome.status !== 'loaded') {
     return {
       ...common,
@@ -269,10 +273,14 @@ function chunkReport(
     rowsLoaded: sum(own, 'rowsLoaded'),
     duplicatesSkipped: sum(own, 'duplicatesSkipped'),
     quarantined: sum(own, 'quarantined'),
+    rowsErased: sum(own, 'rowsErased'),
   };
 }
 
-function sum(rows: readonly LedgerRow[], figure: 'rowsLoaded' | 'duplicatesSkipped' | 'quarantined'): number {
+function sum(
+  rows: readonly LedgerRow[],
+  figure: 'rowsLoaded' | 'duplicatesSkipped' | 'quarantined' | 'rowsErased',
+): number {
   return rows.reduce((total, row) => total + row[figure], 0);
 }
 
@@ -325,6 +333,7 @@ function totalsOf(reports: readonly ChunkReport[]): Totals {
     rowsLoaded: reports.reduce((total, report) => total + report.rowsLoaded, 0),
     duplicatesSkipped: reports.reduce((total, report) => total + report.duplicatesSkipped, 0),
     quarantined: reports.reduce((total, report) => total + report.quarantined, 0),
+    rowsErased: reports.reduce((total, report) => total + report.rowsErased, 0),
   };
 }
 
@@ -344,7 +353,8 @@ function successMessage(totals: Totals, reportUrl: string): string {
   return (
     `Loaded ${totals.rowsLoaded} rows from ${totals.loaded} of ${totals.chunks} chunks ` +
     `(${totals.alreadyLoaded} already loaded, ${totals.empty} without files); ` +
-    `${totals.duplicatesSkipped} duplicates skipped, ${totals.quarantined} lines quarantined. Report: ${reportUrl}.`
+    `${totals.duplicatesSkipped} duplicates skipped, ${totals.quarantined} lines quarantined` +
+    `${totals.rowsErased > 0 ? `, ${totals.rowsErased} rows of erased people dropped` : ''}. Report: ${reportUrl}.`
   );
 }
 

@@ -105,6 +105,7 @@ describe('backfillQuarantineReasons', () => {
       rowsLoaded: 1,
       duplicatesSkipped: 0,
       quarantined: 0,
+      rowsErased: 0,
       ...overrides,
     });
     const manifest = (quarantined: Record<string, number>) =>

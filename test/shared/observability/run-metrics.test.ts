@@ -130,6 +130,7 @@ function totals(overrides: Partial<Totals>): Totals {
     rowsLoaded: 0,
     duplicatesSkipped: 0,
     quarantined: 0,
+    rowsErased: 0,
     ...overrides,
   };
 }
@@ -145,6 +146,7 @@ const BACKFILL_RUN = {
       rowsLoaded: 12_000,
       duplicatesSkipped: 30,
       quarantined: 7,
+      rowsErased: 5,
     }),
     merge_ids: totals({ chunks: 10, loaded: 10, rowsLoaded: 400 }),
   },
@@ -296,7 +298,7 @@ describe('recordLoaderRun', () => {
 });
 
 describe('recordBackfillRun and recordBackfillChunk', () => {
-  it('emits chunks succeeded and failed, rows, duplicates and quarantine per feed under the backfill service', () => {
+  it('emits chunks succeeded and failed, rows, duplicates, erased rows and quarantine per feed under the backfill service', () => {
     const captured = capture();
     recordBackfillRun(createMetrics(SERVICES.backfill), BACKFILL_RUN, {
       events: { invalid_timestamp: 4, malformed_json: 3 },
@@ -307,6 +309,7 @@ describe('recordBackfillRun and recordBackfillChunk', () => {
       [METRICS.backfillChunksFailed]: 2,
       [METRICS.rowsLoaded]: 12_000,
       [METRICS.duplicatesSkipped]: 30,
+      [METRICS.rowsErased]: 5,
       [METRICS.rowsQuarantined]: 7,
     });
     expect(valuesFor(docs, { service: 'backfill', Feed: 'events', Reason: 'invalid_timestamp' })).toEqual({
@@ -332,6 +335,7 @@ describe('recordBackfillRun and recordBackfillChunk', () => {
       rowsLoaded: 0,
       duplicatesSkipped: 0,
       quarantined: 0,
+      rowsErased: 0,
     });
     expect(valuesFor(captured.emf(), { service: 'backfill', Feed: 'events' })).toMatchObject({
       [METRICS.backfillChunksSucceeded]: 0,

@@ -15,9 +15,9 @@ beforeAll(async () => {
   stores = await tempStores('summarize');
   warehouse = await warehouseFor('summarize', stores.staging, settingsFor());
   await warehouse.runner.transaction([
-    `INSERT INTO amplitude.export_loads (batch_id, feed, rows_loaded, duplicates_skipped, quarantined, load_id, source)
-     VALUES ('bf-ev-a', 'events', 120, 3, 2, 'bf-run2-ev-a1', 'backfill'),
-            ('bf-mi-a', 'merge_ids', 9, 0, 0, 'bf-run1-mi-a1', 'backfill')`,
+    `INSERT INTO amplitude.export_loads (batch_id, feed, rows_loaded, duplicates_skipped, quarantined, rows_erased, load_id, source)
+     VALUES ('bf-ev-a', 'events', 120, 3, 2, 4, 'bf-run2-ev-a1', 'backfill'),
+            ('bf-mi-a', 'merge_ids', 9, 0, 0, 1, 'bf-run1-mi-a1', 'backfill')`,
   ]);
 });
 
@@ -144,6 +144,8 @@ it('reports every chunk with its ledger figures or its failure, and names the fa
     rowsLoaded: 120,
     duplicatesSkipped: 3,
     quarantined: 2,
+    // Only what this run's own loads dropped: the earlier run's erased row is not counted again.
+    rowsErased: 4,
     failedChunks: [failedLoad.chunkId, crashed.chunkId, neverRan.chunkId],
   });
   expect(summary.message).toMatch(
@@ -163,6 +165,7 @@ it('reports every chunk with its ledger figures or its failure, and names the fa
       rowsLoaded: 120,
       duplicatesSkipped: 3,
       quarantined: 2,
+      rowsErased: 4,
       durationMs: 42_500,
       files: 24,
     }),
@@ -170,6 +173,7 @@ it('reports every chunk with its ledger figures or its failure, and names the fa
       chunkId: earlier.chunkId,
       status: 'already_loaded',
       rowsLoaded: 0,
+      rowsErased: 0,
       loadedBy: 'bf-run1-mi-a1',
       loadedEarlier: { rowsLoaded: 9, duplicatesSkipped: 0, quarantined: 0 },
     }),
