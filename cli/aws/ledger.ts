@@ -1,6 +1,8 @@
+import { FEEDS, tableName } from '#shared/schema/columns.ts';
 import { ledgerTable } from '#shared/sql/ddl.ts';
 import { recentErasuresQuery } from '#shared/sql/erasure.ts';
-import { integerLiteral, quoteIdent } from '#shared/sql/identifiers.ts';
+import { integerLiteral, quoteIdent, quoteLiteral } from '#shared/sql/identifiers.ts';
+import { UNKNOWN_TARGET } from '#shared/sql/ledger.ts';
 import type { SqlRunner } from '#shared/warehouse/sql-runner.ts';
 import { parseUtc } from './format.ts';
 
@@ -14,6 +16,8 @@ export interface LedgerLoad {
   readonly rowsLoaded: number;
   readonly duplicatesSkipped: number;
   readonly quarantined: number;
+  /** Staged rows of people on the erasure list that the load dropped. */
+  readonly rowsErased: number;
   readonly loadedAt?: Date;
 }
 
@@ -32,21 +36,33 @@ export interface LedgerView {
 
 const column = (name: string) => quoteIdent(name);
 
+/**
+ * The ledger rows of one project's tables (and rows from before the ledger knew its table):
+ * a schema may hold several projects' tables, and one stack's status shows its own loads.
+ * No restriction for a stack that does not say its project (deployed by an older version).
+ */
+function projectRows(projectId: string | undefined): string {
+  if (projectId === undefined) return '';
+  const targets = [...FEEDS.map((feed) => tableName(feed, projectId)), UNKNOWN_TARGET];
+  return ` WHERE ${column('target_table')} IN (${targets.map((target) => quoteLiteral(target)).join(', ')})`;
+}
+
 /** The newest load transactions: the ledger is small (a row per batch), so a sort of it is cheap. */
-export function recentLoadsQuery(schema: string, limit: number): string {
+export function recentLoadsQuery(schema: string, limit: number, projectId?: string): string {
   return (
     `SELECT ${column('load_id')}, ${column('feed')}, ${column('source')}, COUNT(*) AS batches, ` +
     `SUM(${column('rows_loaded')}) AS rows_loaded, SUM(${column('duplicates_skipped')}) AS duplicates_skipped, ` +
-    `SUM(${column('quarantined')}) AS quarantined, MAX(${column('loaded_at')}) AS loaded_at ` +
-    `FROM ${ledgerTable(schema)} GROUP BY ${column('load_id')}, ${column('feed')}, ${column('source')} ` +
+    `SUM(${column('quarantined')}) AS quarantined, SUM(${column('rows_erased')}) AS rows_erased, ` +
+    `MAX(${column('loaded_at')}) AS loaded_at ` +
+    `FROM ${ledgerTable(schema)}${projectRows(projectId)} GROUP BY ${column('load_id')}, ${column('feed')}, ${column('source')} ` +
     `ORDER BY loaded_at DESC LIMIT ${integerLiteral(limit, 'limit')}`
   );
 }
 
-export function feedTotalsQuery(schema: string): string {
+export function feedTotalsQuery(schema: string, projectId?: string): string {
   return (
     `SELECT ${column('feed')}, MAX(${column('loaded_at')}) AS last_loaded_at, MAX(${column('max_time')}) AS newest_time, ` +
-    `SUM(${column('rows_loaded')}) AS rows_loaded FROM ${ledgerTable(schema)} GROUP BY ${column('feed')}`
+    `SUM(${column('rows_loaded')}) AS rows_loaded FROM ${ledgerTable(schema)}${projectRows(projectId)} GROUP BY ${column('feed')}`
   );
 }
 
@@ -60,10 +76,15 @@ function withDate<K extends string>(key: K, value: unknown): Partial<Record<K, D
   return date ? ({ [key]: date } as Record<K, Date>) : {};
 }
 
-/** Two read queries on the ledger table. */
-export async function readLedger(runner: SqlRunner, schema: string, limit: number): Promise<LedgerView> {
-  const loads = await runner.query(recentLoadsQuery(schema, limit));
-  const feeds = await runner.query(feedTotalsQuery(schema));
+/** Two read queries on the ledger table, for one project's tables when `projectId` is given. */
+export async function readLedger(
+  runner: SqlRunner,
+  schema: string,
+  limit: number,
+  projectId?: string,
+): Promise<LedgerView> {
+  const loads = await runner.query(recentLoadsQuery(schema, limit, projectId));
+  const feeds = await runner.query(feedTotalsQuery(schema, projectId));
   return {
     loads: loads.map((row) => ({
       loadId: String(row.load_id),
@@ -73,6 +94,7 @@ export async function readLedger(runner: SqlRunner, schema: string, limit: numbe
       rowsLoaded: count(row.rows_loaded),
       duplicatesSkipped: count(row.duplicates_skipped),
       quarantined: count(row.quarantined),
+      rowsErased: count(row.rows_erased),
       ...withDate('loadedAt', row.loaded_at),
     })),
     feeds: feeds.map((row) => ({

@@ -206,7 +206,7 @@ async function ledgerOf(
     `the ${what} query failed: ${clip(sanitizeText(error instanceof Error ? error.message : String(error)), 400)} Run \`redshift-export verify --stack ${session.stack.name}\` for what to fix.`;
   let view: LedgerView;
   try {
-    view = await readLedger(runner, schema, limit);
+    view = await readLedger(runner, schema, limit, session.stack.optional('projectId'));
   } catch (error) {
     return { schema, reason: failed('ledger', error) };
   }
@@ -311,7 +311,17 @@ export function renderStatus(report: StatusReport): string {
       report.loads.length === 0
         ? '  none yet'
         : renderTable(
-            ['loaded at (UTC)', 'feed', 'source', 'batches', 'rows', 'duplicates', 'quarantined', 'load id'],
+            [
+              'loaded at (UTC)',
+              'feed',
+              'source',
+              'batches',
+              'rows',
+              'duplicates',
+              'quarantined',
+              'erased',
+              'load id',
+            ],
             report.loads.map((load) => [
               load.loadedAt ? formatUtc(new Date(load.loadedAt)) : '-',
               load.feed,
@@ -320,6 +330,7 @@ export function renderStatus(report: StatusReport): string {
               load.rowsLoaded,
               load.duplicatesSkipped,
               load.quarantined,
+              load.rowsErased,
               load.loadId,
             ]),
           ),

@@ -88,6 +88,7 @@ function givenLedger(): void {
       'rows_loaded',
       'duplicates_skipped',
       'quarantined',
+      'rows_erased',
       'loaded_at',
     ),
     Records: [
@@ -99,6 +100,7 @@ function givenLedger(): void {
         { longValue: 1200 },
         { longValue: 10 },
         { longValue: 1 },
+        { longValue: 4 },
         { stringValue: '2026-03-02 05:50:12.123456' },
       ],
     ],
@@ -241,6 +243,7 @@ describe('status --json', () => {
         rowsLoaded: 1200,
         duplicatesSkipped: 10,
         quarantined: 1,
+        rowsErased: 4,
         loadedAt: '2026-03-02T05:50:12.123Z',
       },
     ]);
@@ -274,6 +277,10 @@ describe('status --json', () => {
       '"amplitude"."export_loads"',
       '"amplitude"."erasures"',
     ]);
+    // The loads of this stack's project only: another project may share the schema.
+    for (const call of calls.slice(0, 2)) {
+      expect(call.Sql).toContain(`WHERE "target_table" IN ('events_187520', 'merge_ids_187520', '')`);
+    }
     // The erasure query reads whether an identifier was given, never the identifier itself.
     expect(calls[2]?.Sql).not.toMatch(/SELECT[^;]*"user_id",/);
   });
@@ -287,7 +294,10 @@ describe('status', () => {
     expect(text).toContain(`Stack ${STACK} (${REGION}, UPDATE_COMPLETE) at 2026-03-02 06:00:00 UTC`);
     expect(text).toMatch(/events\s+2\s+40m\s+1\s+1\s+9m ago\s+2026-03-02 05:40:00\s+20m/);
     expect(text).toMatch(
-      /2026-03-02 05:50:12\s+events\s+live\s+2\s+1200\s+10\s+1\s+load-20260302t055000-abc-e1/,
+      /2026-03-02 05:50:12\s+events\s+live\s+2\s+1200\s+10\s+1\s+4\s+load-20260302t055000-abc-e1/,
+    );
+    expect(text).toMatch(
+      /loaded at \(UTC\)\s+feed\s+source\s+batches\s+rows\s+duplicates\s+quarantined\s+erased\s+load id/,
     );
     expect(text).toContain('bf-2026010100-2026013123-events-c24  started 30m ago');
     expect(text).toContain('16/31 chunks finished, 5 running');
