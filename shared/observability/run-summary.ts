@@ -7,6 +7,7 @@ import type { PendingBatchStats } from '../pipeline/loader/backlog.ts';
 import type { LoaderSummary } from '../pipeline/loader/summary.ts';
 import type { Feed } from '../schema/columns.ts';
 import type { VerifyReport } from '../verify/verify.ts';
+import type { LoadErrorReport } from '../warehouse/load-errors.ts';
 import { sanitizeError, sanitizeText } from './redact.ts';
 
 /** The `message` of every run's summary line: what the Logs Insights query filters on. */
@@ -42,6 +43,8 @@ export interface RunError {
   readonly message: string;
   readonly batchIds?: string;
   readonly loadId?: string;
+  /** The first rows COPY rejected (file, line, column, code, reason; never values), or why none. */
+  readonly loadErrors?: readonly Readonly<Record<string, string | number>>[] | string;
 }
 
 /**
@@ -87,6 +90,23 @@ export interface RunSummaryLine {
   readonly note?: string;
   readonly feeds?: Readonly<Partial<Record<Feed, Readonly<Record<string, number>>>>>;
   readonly errors?: readonly RunError[];
+}
+
+const MAX_LOGGED_LOAD_ERRORS = 5;
+
+function loggedLoadErrors(report: LoadErrorReport | undefined): RunError['loadErrors'] {
+  if (!report) return undefined;
+  if (report.unavailable !== undefined) return sanitizeText(report.unavailable);
+  return report.details.slice(0, MAX_LOGGED_LOAD_ERRORS).map(
+    (detail) =>
+      compact({
+        file: detail.file,
+        line: detail.line,
+        column: detail.column,
+        code: detail.code,
+        reason: sanitizeText(detail.reason),
+      }) as Record<string, string | number>,
+  );
 }
 
 export function listIds(ids: Iterable<string>): string | undefined {
@@ -256,6 +276,7 @@ export function loaderRunSummary(
               message: sanitizeText(error.message),
               batchIds: listIds(error.batchIds),
               loadId: error.loadId,
+              loadErrors: loggedLoadErrors(error.loadErrors),
             }),
           )
         : undefined,

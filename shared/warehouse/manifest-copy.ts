@@ -4,9 +4,10 @@ import { createGunzip } from 'node:zlib';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { ObjectNotFoundError, type ObjectStore } from '../storage/object-store.ts';
+import { postgresLoadErrorDetail } from './load-errors.ts';
 import { sqlStateOf } from './pg-errors.ts';
 import { postgresCopyFromStdin, type RedshiftCopy } from './redshift-copy.ts';
-import { PermanentWarehouseError, RetryableWarehouseError } from './sql-runner.ts';
+import { type LoadErrorDetail, PermanentWarehouseError, RetryableWarehouseError } from './sql-runner.ts';
 
 interface Entry {
   readonly url: string;
@@ -144,13 +145,27 @@ export async function copyFromManifest(
   return rows;
 }
 
+const LOAD_ERROR_DETAIL = Symbol('loadErrorDetail');
+
+/** The rejected row's file, line and column that a COPY error of this module carries, if any. */
+export function loadErrorDetailOf(error: unknown): LoadErrorDetail | undefined {
+  for (let current = error, depth = 0; current && depth < 10; depth++) {
+    const detail = (current as { [LOAD_ERROR_DETAIL]?: LoadErrorDetail })[LOAD_ERROR_DETAIL];
+    if (detail) return detail;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
 function copyError(error: unknown, url: string): Error {
-  // PostgreSQL's own errors keep their SQLSTATE for the caller to classify; the file is added.
+  // PostgreSQL's own errors keep their SQLSTATE for the caller to classify; the file is added,
+  // and the line and column (without the value) are kept for the failure report.
   const state = sqlStateOf(error);
   if (state && error instanceof Error) {
     return Object.assign(new Error(`loading ${url}: ${error.message}`, { cause: error }), {
       code: state,
       where: (error as { where?: unknown }).where,
+      [LOAD_ERROR_DETAIL]: postgresLoadErrorDetail(url, error as { code?: unknown; where?: unknown }),
     });
   }
   const code = (error as { code?: unknown }).code;

@@ -2,11 +2,13 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { assertTransactionFits } from './data-api-limits.ts';
-import { copyFromManifest } from './manifest-copy.ts';
+import { copyFromManifest, loadErrorDetailOf } from './manifest-copy.ts';
 import { warehouseErrorFromPg } from './pg-errors.ts';
 import { CopyStatementError, isCopyStatement, parseRedshiftCopy } from './redshift-copy.ts';
 import {
+  type LoadErrorDetails,
   PermanentWarehouseError,
+  rememberStatementId,
   type SqlRunner,
   type StatementDescription,
   type TransactionResult,
@@ -114,6 +116,26 @@ export class PostgresRunner implements SqlRunner {
       : { statementId, status: run.status };
   }
 
+  /**
+   * What PostgreSQL said when the transaction failed on a COPY row (see manifest-copy.ts): the
+   * runner keeps no load error table, so only a statement it still remembers has details.
+   */
+  async loadErrorDetails(failed: {
+    readonly statementId?: string;
+    readonly files: readonly string[];
+  }): Promise<LoadErrorDetails> {
+    const run = failed.statementId ? this.#runs.get(failed.statementId) : undefined;
+    if (!run) {
+      throw new PermanentWarehouseError(
+        `Statement ${failed.statementId ?? '(none)'} is unknown to this PostgreSQL runner; it only remembers the last ${this.#remember} statements it ran since it started.`,
+        'StatementNotFound',
+      );
+    }
+    const detail = loadErrorDetailOf(run.error);
+    const files = new Set(failed.files);
+    return { source: 'postgresql', details: detail && files.has(detail.file) ? [detail] : [] };
+  }
+
   async query<T extends Record<string, unknown> = Record<string, unknown>>(sql: string): Promise<T[]> {
     this.#assertOpen();
     try {
@@ -153,6 +175,7 @@ export class PostgresRunner implements SqlRunner {
       (error: Error) => {
         run.status = 'FAILED';
         run.error = error;
+        rememberStatementId(error, id);
         throw error;
       },
     );

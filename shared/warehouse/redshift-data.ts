@@ -10,10 +10,13 @@ import {
 } from '@aws-sdk/client-redshift-data';
 import { type Clock, systemClock } from '../base/clock.ts';
 import { assertTransactionFits } from './data-api-limits.ts';
+import { readRedshiftLoadErrorDetails } from './load-errors.ts';
 import { warehouseErrorFromException, warehouseErrorFromStatement } from './redshift-errors.ts';
 import {
+  type LoadErrorDetails,
   PermanentWarehouseError,
   RetryableWarehouseError,
+  rememberStatementId,
   type SqlRunner,
   type StatementDescription,
   type StatementStatus,
@@ -78,7 +81,13 @@ export class RedshiftDataApiRunner implements SqlRunner {
     options: { clientToken?: string } = {},
   ): Promise<TransactionResult> {
     const { statementId } = await this.startTransaction(statements, options);
-    const final = await this.#waitFor(statementId, 'Transaction');
+    let final: DescribeStatementResponse;
+    try {
+      final = await this.#waitFor(statementId, 'Transaction');
+    } catch (error) {
+      rememberStatementId(error, statementId);
+      throw error;
+    }
     const rowCounts = [...(final.SubStatements ?? [])]
       .sort((a, b) => subStatementIndex(a.Id) - subStatementIndex(b.Id))
       .map((sub) => rowsOf(sub.ResultRows));
@@ -111,6 +120,11 @@ export class RedshiftDataApiRunner implements SqlRunner {
       return { statementId, status, error: errorTextOf(response) };
     }
     return { statementId, status };
+  }
+
+  /** From SYS_LOAD_ERROR_DETAIL, or STL_LOAD_ERRORS where that view does not exist (see load-errors.ts). */
+  async loadErrorDetails(failed: { readonly files: readonly string[] }): Promise<LoadErrorDetails> {
+    return readRedshiftLoadErrorDetails((sql) => this.query(sql), failed.files);
   }
 
   async query<T extends Record<string, unknown> = Record<string, unknown>>(sql: string): Promise<T[]> {

@@ -88,7 +88,10 @@ export const STATEMENT_RULES: readonly StatementRule[] = [
   {
     code: 'CopyRejectedData',
     failureClass: 'batch',
-    patterns: ['stl_load_errors', 'sys_load_error_detail', 'SQLSTATE 22', 'SQLSTATE 23'],
+    // Redshift's own sentence ("Load into table 't' failed. Check 'sys_load_error_detail' system
+    // table for details."), not the bare table names: a query OF those tables that fails
+    // (missing view, no privilege) must not read as a batch's rejected row.
+    patterns: ["Check 'stl_load_errors'", "Check 'sys_load_error_detail'", 'SQLSTATE 22', 'SQLSTATE 23'],
     advice:
       'COPY rejected a staged row. The file, line, column and reason are in the failure report; the attempt counts against the batch, and after the allowed attempts it is moved to manifests/failed/ without blocking the others. Report it as a bug with the failure report.',
   },

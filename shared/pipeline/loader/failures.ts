@@ -1,5 +1,6 @@
 import { manifestKey } from '../../base/staging-keys.ts';
 import type { Feed } from '../../schema/columns.ts';
+import { type LoadErrorReport, reportForFiles } from '../../warehouse/load-errors.ts';
 import { errorFacts, failureKindOf } from './errors.ts';
 import type { LoaderRun } from './run.ts';
 import { type AttemptRecord, attemptsKey, failureReportKey, moveManifest, recordFailure } from './state.ts';
@@ -45,16 +46,24 @@ export async function recordBatchFailure(
   loadId: string,
   error: unknown,
   previous: Map<string, AttemptRecord | undefined>,
+  copy: {
+    /** What COPY rejected, when it rejected rows. */
+    readonly loadErrors?: LoadErrorReport | undefined;
+    /** The staged files of each batch, to give each batch the details of its own files. */
+    readonly filesOf: ReadonlyMap<string, readonly string[]>;
+  } = { filesOf: new Map() },
 ): Promise<void> {
   const facts = errorFacts(error);
-  run.errors.push({ feed, batchIds, loadId, kind: 'batch', ...facts });
+  const { loadErrors } = copy;
+  run.errors.push({ feed, batchIds, loadId, kind: 'batch', ...facts, ...(loadErrors ? { loadErrors } : {}) });
   const alone = batchIds.length === 1;
   for (const batchId of batchIds) {
+    const own = loadErrors && reportForFiles(loadErrors, new Set(copy.filesOf.get(batchId) ?? []));
     const record = await recordFailure(run.store, {
       feed,
       batchId,
       previous: previous.get(batchId),
-      error: facts,
+      error: own ? { ...facts, loadErrors: own } : facts,
       loadId,
       alone,
       at: run.clock(),
@@ -83,7 +92,7 @@ export async function giveUp(
     nextStep:
       why.reason === 'invalid-manifest'
         ? 'The manifest cannot be read as a batch of this pipeline. Write the batch again from its source files.'
-        : `Loading failed ${why.attempts.attempts} times; the last error is above. Fix the cause, then move the manifest back to ${manifestKey('pending', feed, batchId)} to load it again.`,
+        : `Loading failed ${why.attempts.attempts} times; the last error is above${why.attempts.lastError.loadErrors?.details.length ? ', and attempts.lastError.loadErrors names the file, line and column COPY rejected' : ''}. Fix the cause, then move the manifest back to ${manifestKey('pending', feed, batchId)} to load it again.`,
   };
   await run.store.put(failureReportKey(feed, batchId), JSON.stringify(report, null, 2), {
     contentType: 'application/json',

@@ -1,6 +1,7 @@
 import { BATCH_ID_PATTERN, type ManifestState, manifestKey, PREFIXES } from '../../base/staging-keys.ts';
 import type { Feed } from '../../schema/columns.ts';
 import { ObjectNotFoundError, type ObjectStore } from '../../storage/object-store.ts';
+import type { LoadErrorReport } from '../../warehouse/load-errors.ts';
 import type { ErrorFacts } from './errors.ts';
 
 /**
@@ -16,6 +17,8 @@ export interface AttemptRecord {
   readonly firstFailedAt: string;
   readonly lastFailedAt: string;
   readonly lastError: ErrorFacts & {
+    /** The rows of this batch's files that COPY rejected: file, line, column, code, reason. */
+    readonly loadErrors?: LoadErrorReport;
     readonly loadId: string;
     /** The batch was the only one in the failed transaction, so the failure is its own. */
     readonly alone: boolean;
@@ -87,7 +90,7 @@ export async function recordFailure(
     readonly feed: Feed;
     readonly batchId: string;
     readonly previous: AttemptRecord | undefined;
-    readonly error: ErrorFacts;
+    readonly error: ErrorFacts & { readonly loadErrors?: LoadErrorReport };
     readonly loadId: string;
     readonly alone: boolean;
     readonly at: Date;

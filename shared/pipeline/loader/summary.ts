@@ -1,5 +1,6 @@
 import type { Feed } from '../../schema/columns.ts';
 import type { LeaseSkip } from '../../storage/lease.ts';
+import type { LoadErrorReport } from '../../warehouse/load-errors.ts';
 import type { FailureKind } from './errors.ts';
 
 /** What a loader run reports: per feed, per load transaction, and every failure. */
@@ -31,6 +32,8 @@ export interface LoaderError {
   readonly name: string;
   readonly code?: string;
   readonly message: string;
+  /** When COPY rejected rows: which file, line and column, with the code and reason (no values). */
+  readonly loadErrors?: LoadErrorReport;
 }
 
 export interface FeedLoadSummary {

@@ -1,6 +1,8 @@
 import type { BatchManifest } from '../../format/manifest.ts';
 import type { Feed } from '../../schema/columns.ts';
 import { loadHoursRead } from '../../sql/load.ts';
+import { loadErrorReportOf } from '../../warehouse/load-errors.ts';
+import { statementIdOf } from '../../warehouse/sql-runner.ts';
 import { errorFacts, failureKindOf } from './errors.ts';
 import { finishLoaded, recordBatchFailure, recordStop } from './failures.ts';
 import { loadBatchOf, prepareLoadTransaction, readLedger } from './load-transaction.ts';
@@ -41,7 +43,16 @@ export async function loadGroup(
       recordStop(run, feed, batchIds, loadId, error);
       return 'stopped';
     }
-    await recordBatchFailure(run, feed, batchIds, loadId, error, previous);
+    // Which file, line and column COPY rejected, read back from the warehouse (never the values).
+    const filesOf = new Map(
+      manifests.map((manifest) => [manifest.batch.batchId, manifest.entries.map((entry) => entry.url)]),
+    );
+    const loadErrors = await loadErrorReportOf(runner, {
+      errorText: error instanceof Error ? error.message : String(error),
+      statementId: statementIdOf(error),
+      files: [...filesOf.values()].flat(),
+    });
+    await recordBatchFailure(run, feed, batchIds, loadId, error, previous, { loadErrors, filesOf });
     return 'failed';
   }
 

@@ -250,6 +250,7 @@ describe('runVerify on PostgreSQL', () => {
       dialect: real.dialect,
       query: (sql) => real.query(sql),
       describe: (id) => real.describe(id),
+      loadErrorDetails: (failed) => real.loadErrorDetails(failed),
       startTransaction: (statements, options) => real.startTransaction(statements, options),
       close: () => real.close(),
       transaction: async (statements) => {

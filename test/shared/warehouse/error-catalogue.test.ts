@@ -61,6 +61,7 @@ function failingRunner(error: Error): SqlRunner {
     transaction: () => Promise.reject(error),
     startTransaction: () => Promise.reject(error),
     describe: () => Promise.reject(new Error('not used')),
+    loadErrorDetails: async () => ({ source: 'sys_load_error_detail', details: [] }),
     query: async () => [],
     close: async () => undefined,
   };

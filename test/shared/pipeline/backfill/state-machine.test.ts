@@ -311,6 +311,7 @@ function conflicting(runner: SqlRunner, conflicts: (token: string) => boolean, t
   return {
     dialect: runner.dialect,
     transaction: (statements, options) => runner.transaction(statements, options),
+    loadErrorDetails: (failed) => runner.loadErrorDetails(failed),
     startTransaction: async (statements, options) => {
       const token = options?.clientToken ?? '';
       tokens.push(token);

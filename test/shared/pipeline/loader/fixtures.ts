@@ -271,6 +271,8 @@ export function instrumentRunner(runner: SqlRunner, steps: Steps): SqlRunner {
     startTransaction: (statements, options) =>
       steps.step('runner.startTransaction', () => runner.startTransaction(statements, options)),
     describe: (statementId) => steps.step('runner.describe', () => runner.describe(statementId)),
+    loadErrorDetails: (failed) =>
+      steps.step('runner.loadErrorDetails', () => runner.loadErrorDetails(failed)),
     query: <T extends Record<string, unknown>>(sql: string) =>
       steps.step('runner.query', () => runner.query<T>(sql)),
     close: () => runner.close(),

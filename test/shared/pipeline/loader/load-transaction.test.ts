@@ -29,6 +29,7 @@ function recordingRunner(dialect: Dialect, transactions: string[][]): SqlRunner 
       return { statementId: `stmt-${++next}` };
     },
     describe: async (statementId) => ({ statementId, status: 'FINISHED' }),
+    loadErrorDetails: async () => ({ source: 'postgresql', details: [] }),
     query: async () => [],
     close: async () => undefined,
   };

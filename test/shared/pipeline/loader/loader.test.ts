@@ -259,6 +259,7 @@ describe('runLoader on PostgreSQL', () => {
       query: (sql) => w.runner.query(sql),
       startTransaction: (statements, options) => w.runner.startTransaction(statements, options),
       describe: (id) => w.runner.describe(id),
+      loadErrorDetails: (failed) => w.runner.loadErrorDetails(failed),
       close: () => w.runner.close(),
     };
     const first = await runLoader({ store: w.store, runner, settings: w.settings, clock });
