@@ -188,6 +188,7 @@ describe('local backfill run twice: chunk lines in chunk order, agreeing with th
         return await runner.startTransaction(statements, options);
       },
       describe: (id) => runner.describe(id),
+      loadErrorDetails: (failed) => runner.loadErrorDetails(failed),
       query: (sql) => runner.query(sql),
       close: () => runner.close(),
     };
