@@ -4,7 +4,8 @@ import { type CliIo, type Command, UsageError } from './io.ts';
 /** Sub-commands, loaded on demand so `--help` and light commands start fast. */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
   local: {
-    summary: 'run the pipeline locally (folder + PostgreSQL); `local backfill` for a date range',
+    summary:
+      'run the pipeline locally (folder + PostgreSQL); `local backfill` for a date range, `local serve` to query it',
     load: async () => (await import('./commands/local.ts')).run,
   },
   sample: {

@@ -8,6 +8,7 @@ import { runLoader } from '#shared/pipeline/loader/loader.ts';
 import type { LoaderSummary } from '#shared/pipeline/loader/summary.ts';
 import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
 import type { CliIo, Command } from '../io.ts';
+import { connectHint, queryHint } from '../local/connect.ts';
 import { type LocalContext, openLocalContext, withoutPassword } from '../local/context.ts';
 import { describeHolder, localLeaseHolder, releaseLocalLeases } from '../local/leases.ts';
 import { parseInterval, parseOptions } from '../options.ts';
@@ -15,6 +16,7 @@ import { parseInterval, parseOptions } from '../options.ts';
 const HELP = `Usage: redshift-export local [--once] [options]
        redshift-export local backfill --start DATE --end DATE [options]
        redshift-export local forget (--amplitude-id N | --user-id U | --device-id D) --reference REF [options]
+       redshift-export local serve [--home DIR]   (keep --home's PostgreSQL running to query it)
 
 Runs the pipeline on this machine: a folder in the Amplitude S3-export layout is batched and
 loaded exactly once into PostgreSQL (an embedded server unless --database-url is given).
@@ -58,6 +60,7 @@ export const run: Command = async (argv, io) => {
     return await backfill(argv.slice(1), io);
   }
   if (argv[0] === 'forget') return await (await import('./local-forget.ts')).run(argv.slice(1), io);
+  if (argv[0] === 'serve') return await (await import('./local-serve.ts')).run(argv.slice(1), io);
   const values = parseOptions(argv, OPTIONS, HELP);
   if (values.help) {
     io.stdout(HELP);
@@ -94,6 +97,7 @@ export const run: Command = async (argv, io) => {
         return await stopOnSignal(context, io);
       }
       io.stdout(`${JSON.stringify(outcome)}\n`);
+      io.stderr(queryHint(context));
       return reportSkips(outcome, io);
     }
     return await runScheduled(context, io, batchEveryMs, loadEveryMs);
@@ -274,11 +278,6 @@ function describeLoad(load: LoaderSummary): string {
     ? `; ${load.errors.length} error(s): ${load.errors[0]?.message ?? ''}`
     : '';
   return `${feeds.join('; ') || 'nothing pending'}${freshness}${errors}`;
-}
-
-export function connectHint(context: LocalContext): string {
-  const table = `${context.settings.schema}.events_${context.settings.projectId}`;
-  return `  connect: psql '${withoutPassword(context.databaseUrl, '')}'  (psql asks for the password)\n  try:     SELECT event_type, count(*) FROM ${table} GROUP BY 1 ORDER BY 2 DESC LIMIT 10;\n`;
 }
 
 async function writeDemoDataIfEmpty(landingDir: string, io: CliIo): Promise<void> {

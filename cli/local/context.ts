@@ -8,7 +8,7 @@ import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
 import type { ObjectStore } from '#shared/storage/object-store.ts';
 import { PostgresRunner } from '#shared/warehouse/postgres.ts';
 import { type CliIo, UsageError } from '../io.ts';
-import { type LocalPostgres, startLocalPostgres } from './embedded-postgres.ts';
+import { type LocalPostgres, startLocalPostgres, writeLocalPasswordFile } from './embedded-postgres.ts';
 
 /**
  * What every local command works on: the landing folder, the local staging store and a
@@ -25,7 +25,17 @@ export interface LocalContext {
   readonly settings: PipelineSettings;
   readonly runner: PostgresRunner;
   readonly databaseUrl: string;
+  /** The embedded server, when no --database-url was given. */
+  readonly embedded?: EmbeddedServer;
   close(): Promise<void>;
+}
+
+export interface EmbeddedServer {
+  readonly port: number;
+  /** Another live run started it and keeps it running after this one ends. */
+  readonly shared: boolean;
+  /** libpq password file in --home, named by the printed psql line. */
+  readonly passfile: string;
 }
 
 export interface LocalContextOptions {
@@ -105,10 +115,12 @@ export async function openLocalContext(options: LocalContextOptions, io: CliIo):
   await mkdir(join(options.home, 'store'), { recursive: true });
   const staging = new FileSystemObjectStore(join(options.home, 'store'));
   let server: LocalPostgres | undefined;
+  let embedded: EmbeddedServer | undefined;
   let databaseUrl = options.databaseUrl;
   if (!databaseUrl) {
     server = await startEmbedded(join(options.home, 'postgres'), io);
     databaseUrl = server.url;
+    embedded = await embeddedServer(options.home, server);
   }
   const runner = new PostgresRunner({ connectionString: databaseUrl, store: staging });
   try {
@@ -132,6 +144,7 @@ export async function openLocalContext(options: LocalContextOptions, io: CliIo):
     settings,
     runner,
     databaseUrl,
+    ...(embedded ? { embedded } : {}),
     async close() {
       await runner.close();
       await server?.stop();
@@ -139,12 +152,19 @@ export async function openLocalContext(options: LocalContextOptions, io: CliIo):
   };
 }
 
-async function startEmbedded(dataDir: string, io: CliIo): Promise<LocalPostgres> {
+export async function startEmbedded(dataDir: string, io: CliIo): Promise<LocalPostgres> {
   return await startLocalPostgres({
     dataDir,
     preferredPort: EMBEDDED_PORT,
     onNotice: (message) => io.stderr(`${message}\n`),
   });
+}
+
+/** What the printed psql line needs of the embedded server of `home`. */
+export async function embeddedServer(home: string, server: LocalPostgres): Promise<EmbeddedServer> {
+  const passfile = join(home, 'pgpass');
+  await writeLocalPasswordFile(passfile);
+  return { port: server.port, shared: server.shared, passfile };
 }
 
 /**

@@ -44,6 +44,18 @@ const PASSWORD = 'local-only';
 const OWNER_FILE = 'redshift-export-owner.json';
 const READY = 'database system is ready to accept connections';
 
+/**
+ * Writes a libpq password file (mode 0600) for the local servers' user, so a printed `psql`
+ * line connects without asking and without the password ever being printed. Every embedded
+ * server has the same local-only password, so one line serves any port.
+ * Format: https://www.postgresql.org/docs/current/libpq-pgpass.html
+ */
+export async function writeLocalPasswordFile(path: string): Promise<void> {
+  await writeFile(path, `127.0.0.1:*:*:${USER}:${PASSWORD}\n`, { mode: 0o600 });
+  // writeFile applies the mode only to a new file; libpq ignores a file others may read.
+  await chmod(path, 0o600);
+}
+
 export async function freePort(): Promise<number> {
   return await new Promise((resolvePort, reject) => {
     const server = createServer();

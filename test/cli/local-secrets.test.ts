@@ -24,12 +24,13 @@ function ioFor(cwd: string, stopWhen?: (text: string) => boolean) {
   const interrupted = new Promise<void>((resolve) => {
     stop = resolve;
   });
+  const print = (text: string) => {
+    chunks.push(text);
+    if (stopWhen?.(text)) stop();
+  };
   const io: CliIo = {
-    stdout: (text) => chunks.push(text),
-    stderr: (text) => {
-      chunks.push(text);
-      if (stopWhen?.(text)) stop();
-    },
+    stdout: print,
+    stderr: print,
     env: {},
     cwd,
     interrupted,
@@ -92,8 +93,23 @@ describe('no output line of a local mode holds the database password', () => {
     expect(code).toBe(0);
     const lines = linesOf(chunks);
     expect(
-      lines.some((line) => /connect: psql 'postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres'/.test(line)),
+      lines.some((line) =>
+        /connect: psql 'postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres\?passfile=[^']+'/.test(line),
+      ),
     ).toBe(true);
+    for (const line of lines) expect(line).not.toContain(PASSWORD);
+  });
+
+  it('--once with the embedded server, then local serve on its --home', async () => {
+    const once = ioFor(dir);
+    expect(await main(['local', '--once', '--home', 'h6', '--landing', 'landing'], once.io)).toBe(0);
+    const serve = ioFor(dir, (text) => text.includes('tables:'));
+    expect(await main(['local', 'serve', '--home', 'h6'], serve.io)).toBe(130);
+    const lines = [...linesOf(once.chunks), ...linesOf(serve.chunks)];
+    expect(lines.some((line) => line.includes('local serve --home'))).toBe(true);
+    expect(lines.some((line) => /connect: psql 'postgres:\/\/postgres@127\.0\.0\.1:\d+\//.test(line))).toBe(
+      true,
+    );
     for (const line of lines) expect(line).not.toContain(PASSWORD);
   });
 });
