@@ -6,11 +6,37 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CliIo } from '#cli/io.ts';
 import { EMBEDDED_PORT } from '#cli/local/context.ts';
 import { portIsFree } from '#cli/local/embedded-postgres.ts';
 import { main } from '#cli/main.ts';
 import { generateSample, type SampleManifest } from '#shared/sample/generate.ts';
 import { capture, yesterday } from './local-support.ts';
+
+/** A CLI io whose Ctrl-C the test presses, and that tells when a text has been printed. */
+function stoppable(cwd: string) {
+  let all = '';
+  const waiting: { text: string; seen: () => void }[] = [];
+  const print = (text: string) => {
+    all += text;
+    for (const wait of waiting) if (all.includes(wait.text)) wait.seen();
+  };
+  let stop!: () => void;
+  const interrupted = new Promise<void>((resolve) => {
+    stop = resolve;
+  });
+  const io: CliIo = { stdout: print, stderr: print, env: {}, cwd, interrupted };
+  return {
+    io,
+    stop,
+    text: () => all,
+    printed: (text: string) =>
+      new Promise<void>((seen) => {
+        waiting.push({ text, seen });
+        if (all.includes(text)) seen();
+      }),
+  };
+}
 
 /**
  * `local --once` stops its embedded PostgreSQL when it ends; `local serve` keeps the server
@@ -129,6 +155,29 @@ describe('local serve: querying what local --once loaded', () => {
       // On a failure above: stop it the same way, so its server does not outlive the test.
       if (child.exitCode === null && child.kill('SIGINT')) await exited;
     }
+  });
+
+  it('shares the server a running scheduled local keeps up, and ends when that run stops it', async () => {
+    const scheduled = stoppable(dir);
+    const running = main(
+      ['local', '--home', 'home2', '--landing', 'landing', '--batch-every', '1h', '--load-every', '1h'],
+      scheduled.io,
+    );
+    await scheduled.printed('connect: psql');
+    const port = Number(/127\.0\.0\.1:(\d+)\//.exec(scheduled.text())?.[1]);
+
+    const serve = stoppable(dir);
+    const serving = main(['local', 'serve', '--home', 'home2'], serve.io);
+    await serve.printed('  tables:');
+    expect(serve.text()).toContain(`running on 127.0.0.1 port ${port}; another run keeps it running.`);
+    expect(serve.text()).toContain(`amplitude.events_5150 (${sample.uniqueEvents} rows)`);
+
+    scheduled.stop();
+    expect(await running).toBe(0);
+    expect(await serving).toBe(1);
+    expect(serve.text()).toContain(
+      `The PostgreSQL on port ${port} has stopped (the run that kept it running ended). Run \`local serve\` again to start it.`,
+    );
   });
 
   it('refuses a --home with no embedded PostgreSQL, creating nothing', async () => {
