@@ -34,13 +34,18 @@ export const WITHHELD_VALUE = '(value withheld)';
  * quoted stretch is cut, including one the column width truncated before its closing quote.
  */
 export function withholdValues(text: string): string {
-  const cut = text
+  const cut = withholdQuoted(text);
+  return cut.length > MAX_REASON ? `${cut.slice(0, MAX_REASON)}...` : cut;
+}
+
+/** `withholdValues` without the length bound: for whole error messages of rejected data. */
+export function withholdQuoted(text: string): string {
+  return text
     .replace(/(hex sequence|Invalid char):\s*[0-9a-fA-F ]+/g, `$1: ${WITHHELD_VALUE} `)
     .replace(/'(?:[^']|'')*(?:'|$)/g, WITHHELD_VALUE)
     .replace(/"(?:[^"]|"")*(?:"|$)/g, WITHHELD_VALUE)
     .replace(/\s+/g, ' ')
     .trim();
-  return cut.length > MAX_REASON ? `${cut.slice(0, MAX_REASON)}...` : cut;
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { FailureClass } from './failure-class.ts';
+import { withholdQuoted } from './load-errors.ts';
 import { PermanentWarehouseError, RetryableWarehouseError } from './sql-runner.ts';
 import { UNRECOGNIZED_RULE } from './statement-rules.ts';
 
@@ -122,9 +123,12 @@ export function warehouseErrorFromPg(error: unknown, context: string): Warehouse
           blame: error.blame,
         });
   }
-  const text = error instanceof Error ? error.message : String(error);
+  const raw = error instanceof Error ? error.message : String(error);
   const state = sqlStateOf(error);
   if (state) {
+    // A data exception quotes the rejected value (`invalid input syntax for type bigint: "..."`);
+    // Redshift's error text names no value, and neither does this one (nor what describe() says).
+    const text = state.startsWith('22') || state.startsWith('23') ? withholdQuoted(raw) : raw;
     const rule = RULES.find((candidate) => candidate.test(state));
     const line = copyLineOf(error);
     const message = `${context} failed in PostgreSQL [SQLSTATE ${state}]: ${text}${line}. ${
@@ -138,6 +142,7 @@ export function warehouseErrorFromPg(error: unknown, context: string): Warehouse
           blame: failureClass === 'batch' ? 'batch' : 'setup',
         });
   }
+  const text = raw;
   const code = (error as PgLikeError | undefined)?.code;
   if ((typeof code === 'string' && NETWORK_CODES.has(code)) || /Connection terminated/i.test(text)) {
     return new RetryableWarehouseError(

@@ -1,8 +1,11 @@
 import type { Clock } from '../../base/clock.ts';
-import { reportKey } from '../../base/staging-keys.ts';
+import { backfillManifestKey, reportKey } from '../../base/staging-keys.ts';
+import { parseBatchManifest } from '../../format/manifest.ts';
 import type { Feed } from '../../schema/columns.ts';
 import type { ObjectStore } from '../../storage/object-store.ts';
+import { isRejectedData, type LoadErrorReport, loadErrorReportOf } from '../../warehouse/load-errors.ts';
 import type { SqlRunner } from '../../warehouse/sql-runner.ts';
+import { errorFacts } from '../loader/errors.ts';
 import { type LedgerRow, readLedger } from '../loader/load-transaction.ts';
 import type { BackfillChunk, BackfillPlan } from './plan.ts';
 
@@ -48,8 +51,12 @@ export interface ChunkReport {
   readonly loadedBy?: string;
   /** What that earlier load did, from its ledger rows (this run's figures above stay 0). */
   readonly loadedEarlier?: Pick<LedgerRow, 'rowsLoaded' | 'duplicatesSkipped' | 'quarantined'>;
+  /** Data API statement id of the chunk's last load transaction. */
+  readonly statementId?: string;
   readonly error?: string;
   readonly cause?: string;
+  /** When COPY rejected rows: which file, line and column, with code and reason (never values). */
+  readonly loadErrors?: LoadErrorReport;
 }
 
 export interface Totals {
@@ -148,7 +155,9 @@ export async function summarizeBackfill(
     }
   }
 
-  const reports = chunks.map((chunk) => chunkReport(chunk, outcomes.get(chunk.chunkId), ledger));
+  const reports = await Promise.all(
+    chunks.map((chunk) => withLoadErrors(deps, chunkReport(chunk, outcomes.get(chunk.chunkId), ledger))),
+  );
   const byFeed: Partial<Record<Feed, Totals>> = {};
   for (const feed of plan.feeds) byFeed[feed] = totalsOf(reports.filter((report) => report.feed === feed));
   const totals = totalsOf(reports);
@@ -198,6 +207,34 @@ export async function reportChunk(
   return chunkReport(chunk, result, ledger);
 }
 
+/**
+ * A chunk whose COPY rejected rows gets the rows' file, line, column, code and reason, read back
+ * as the live loader reads them (the staged files are those of the chunk's batch manifest).
+ * Reading them never changes the chunk's outcome.
+ */
+async function withLoadErrors(deps: SummarizeDeps, report: ChunkReport): Promise<ChunkReport> {
+  if (report.status !== 'failed' || report.cause === undefined || !isRejectedData(report.cause)) {
+    return report;
+  }
+  const files: string[] = [];
+  for (const batchId of report.batchIds) {
+    const key = backfillManifestKey(report.feed, batchId);
+    try {
+      files.push(
+        ...parseBatchManifest(await deps.store.getBytes(key), key).entries.map((entry) => entry.url),
+      );
+    } catch {
+      // Gone or unreadable: the report says the details are unavailable.
+    }
+  }
+  const loadErrors = await loadErrorReportOf(deps.runner, {
+    errorText: report.cause,
+    ...(report.statementId ? { statementId: report.statementId } : {}),
+    files,
+  });
+  return loadErrors ? { ...report, loadErrors } : report;
+}
+
 function chunkReport(
   chunk: BackfillChunk,
   result: { outcome: ChunkOutcome; durationMs?: number } | undefined,
@@ -238,8 +275,10 @@ function chunkReport(
       ...common,
       ...nothing,
       status: outcome.status,
+      ...(outcome.status === 'failed' && outcome.statementId ? { statementId: outcome.statementId } : {}),
       ...(outcome.error !== undefined ? { error: outcome.error } : {}),
-      ...(outcome.cause !== undefined ? { cause: outcome.cause } : {}),
+      // A value PostgreSQL quoted in a data error stays out of the report (errorFacts cuts it).
+      ...(outcome.cause !== undefined ? { cause: errorFacts(new Error(outcome.cause)).message } : {}),
     };
   }
   const rows = (outcome.batchIds ?? []).map((batchId) => ledger.get(`${outcome.feed}/${batchId}`));
@@ -340,13 +379,29 @@ function totalsOf(reports: readonly ChunkReport[]): Totals {
 function failureMessage(failed: readonly ChunkReport[], totals: Totals, reportUrl: string): string {
   const listed = failed
     .slice(0, LISTED_FAILURES)
-    .map((chunk) => `${chunk.chunkId} (${chunk.error ?? 'failed'}: ${clip(chunk.cause ?? '', 300)})`);
+    .map(
+      (chunk) =>
+        `${chunk.chunkId} (${chunk.error ?? 'failed'}: ${clip(chunk.cause ?? '', 300)}${firstRejectedRow(chunk.loadErrors)})`,
+    );
   const more = failed.length > LISTED_FAILURES ? `; and ${failed.length - LISTED_FAILURES} more` : '';
   return (
     `${failed.length} of ${totals.chunks} chunks failed: ${listed.join('; ')}${more}. ` +
     `The other chunks loaded ${totals.rowsLoaded} rows. Report: ${reportUrl}. ` +
     'Fix the cause and start the same range again: chunks already loaded add nothing.'
   );
+}
+
+/** `; first rejected row: <file> line 3, column c [1207] <reason>` when the report has one. */
+function firstRejectedRow(report: LoadErrorReport | undefined): string {
+  const first = report?.details[0];
+  if (!first) return '';
+  const where = [
+    first.line !== undefined ? `line ${first.line}` : '',
+    first.column ? `column ${first.column}` : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
+  return `; first rejected row: ${first.file}${where ? ` ${where}` : ''} [${first.code}] ${first.reason}`;
 }
 
 function successMessage(totals: Totals, reportUrl: string): string {

@@ -133,11 +133,13 @@ describe('what the summary and error paths log', () => {
       statements: [`INSERT INTO t VALUES ('${MARKER}')`],
     });
 
-    // A real warehouse error that quotes the rejected value.
+    // A real warehouse error: the runner's message withholds the rejected value, but the
+    // PostgreSQL error it wraps (its cause, which the logger walks) still quotes it.
     const raw = await runner
       .query(`SELECT '${MARKER}'::bigint AS n`)
       .catch((error: unknown) => error as Error);
-    expect(String((raw as Error).message)).toContain(MARKER);
+    expect(String((raw as Error).message)).not.toContain(MARKER);
+    expect(String(((raw as Error).cause as Error).message)).toContain(MARKER);
     const warehouseFailure = await failureOf(
       runInvocation(
         loader,
