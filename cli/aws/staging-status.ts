@@ -5,6 +5,7 @@ import { pendingBatchStats } from '#shared/pipeline/loader/backlog.ts';
 import { attemptsPrefix, batchIdOfKey } from '#shared/pipeline/loader/state.ts';
 import type { Feed } from '#shared/schema/columns.ts';
 import type { ObjectStore, StoredObject } from '#shared/storage/object-store.ts';
+import type { LoadErrorDetail } from '#shared/warehouse/sql-runner.ts';
 
 export interface FeedBatches {
   readonly feed: Feed;
@@ -47,18 +48,34 @@ async function readJson(store: ObjectStore, key: string): Promise<Record<string,
   }
 }
 
-/** The error text of a failure report or an attempts record, without quoted values. */
+const field = (value: unknown, key: string) => (value as Record<string, unknown> | undefined)?.[key];
+
+/**
+ * The error text of a failure report or an attempts record, without quoted values, followed by
+ * the first row COPY rejected when the record has the load error details (the loader writes them
+ * with values already withheld).
+ */
 function messageOf(record: Record<string, unknown> | undefined, fallback: string): string {
-  const field = (value: unknown, key: string) => (value as Record<string, unknown> | undefined)?.[key];
-  const candidates = [
-    field(field(record?.attempts, 'lastError'), 'message'),
-    field(record?.lastError, 'message'),
-    field(record?.error, 'message'),
-  ];
+  const lastError = field(record?.attempts, 'lastError') ?? record?.lastError;
+  const candidates = [field(lastError, 'message'), field(record?.error, 'message')];
   const text = candidates.find(
     (candidate): candidate is string => typeof candidate === 'string' && candidate !== '',
   );
-  return sanitizeText(text ?? fallback);
+  return sanitizeText(`${text ?? fallback}${rejectedRowOf(field(lastError, 'loadErrors'))}`);
+}
+
+/** `; COPY rejected part-00003.csv.gz line 17, column event_time: 1207 Invalid digit ... (3 rows)`. */
+function rejectedRowOf(loadErrors: unknown): string {
+  const details = field(loadErrors, 'details');
+  if (!Array.isArray(details) || details.length === 0) return '';
+  const first = details[0] as Partial<LoadErrorDetail>;
+  const file = typeof first.file === 'string' ? first.file.slice(first.file.lastIndexOf('/') + 1) : '?';
+  const at = [
+    typeof first.line === 'number' ? ` line ${first.line}` : '',
+    typeof first.column === 'string' ? `, column ${first.column}` : '',
+  ].join('');
+  const rows = field(loadErrors, 'more') === true ? `${details.length}+` : String(details.length);
+  return `; COPY rejected ${file}${at}: ${String(first.code ?? '')} ${String(first.reason ?? '')} (${rows} row${rows === '1' ? '' : 's'})`;
 }
 
 /**

@@ -43,6 +43,27 @@ const FAILURE_REPORT = {
       message: "COPY rejected value 'MARKER-7d1e'",
       loadId: 'l-1',
       alone: true,
+      // As the loader writes them (load-errors.ts): values withheld, at most 20 rows.
+      loadErrors: {
+        source: 'sys_load_error_detail',
+        details: [
+          {
+            file: 's3://staging-bucket/staging/events/2026-03-01/ev-20260301-dead/part-00003.csv.gz',
+            line: 17,
+            column: 'event_time',
+            code: '1206',
+            reason: 'Invalid timestamp format or value [YYYY-MM-DD HH24:MI:SS]',
+          },
+          {
+            file: 's3://staging-bucket/staging/events/2026-03-01/ev-20260301-dead/part-00003.csv.gz',
+            line: 18,
+            column: 'event_time',
+            code: '1206',
+            reason: 'Invalid timestamp format or value [YYYY-MM-DD HH24:MI:SS]',
+          },
+        ],
+        more: true,
+      },
     },
   },
   nextStep: 'Fix the cause, then move the manifest back.',
@@ -261,7 +282,10 @@ describe('status --json', () => {
       ['failed-batch', 'ev-20260301-dead'],
       ['backfill', 'bf-2025120100-2025123123-events-c24'],
     ]);
-    expect(report.errors[1]?.message).toBe("COPY rejected value '…'");
+    // The first row COPY rejected, from the load error details the loader recorded.
+    expect(report.errors[1]?.message).toBe(
+      "COPY rejected value '…'; COPY rejected part-00003.csv.gz line 17, column event_time: 1206 Invalid timestamp format or value [YYYY-MM-DD HH24:MI:SS] (2+ rows)",
+    );
     expect(report.errors[1]?.where).toBe('manifests/failed/events/ev-20260301-dead.error.json');
   });
 
