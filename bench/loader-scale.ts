@@ -28,6 +28,7 @@ import { buildCopyManifest, parseBatchManifest } from '#shared/format/manifest.t
 import { batchIdFor, defaultWorkerCount, writeBatch } from '#shared/pipeline/batcher/batcher.ts';
 import { loadBatchOf } from '#shared/pipeline/loader/load-transaction.ts';
 import { runLoader } from '#shared/pipeline/loader/loader.ts';
+import type { LoadRecord } from '#shared/pipeline/loader/summary.ts';
 import { writeEventStream } from '#shared/sample/generate.ts';
 import { tableName } from '#shared/schema/columns.ts';
 import { ledgerTable, targetTable } from '#shared/sql/ddl.ts';
@@ -88,9 +89,12 @@ export async function* scaleCases(options: ScaleOptions): AsyncGenerator<Record<
     const buildMs = await buildTarget(admin, url, store, settings, size);
     for (const variant of variants) {
       const runs: number[] = [];
+      let read: Pick<LoadRecord, 'hoursRead' | 'secondsRead'> = {};
       for (let round = 1; round <= rounds; round++) {
         process.stderr.write(`  scale: ${size} rows, ${variant.name}, round ${round}/${rounds} ...\n`);
-        runs.push(await timedLoad(admin, url, store, settings, variant));
+        const load = await timedLoad(admin, url, store, settings, variant);
+        runs.push(load.ms);
+        read = load.read;
       }
       if (process.env.BENCH_LOADER_SCALE_EXPLAIN) {
         yield await explainLoad(admin, url, store, settings, variant, size);
@@ -107,6 +111,9 @@ export async function* scaleCases(options: ScaleOptions): AsyncGenerator<Record<
         index: 'BRIN (event_time)',
         batchRows: variant.rows,
         batchHours: variant.hours,
+        // What the de-duplication read of the target: hours touched, seconds of time covered.
+        hoursRead: read.hoursRead,
+        secondsRead: read.secondsRead,
         bestMs: Math.round(best),
         runsMs: runs.map(Math.round),
         buildTargetMs: Math.round(buildMs),
@@ -272,7 +279,7 @@ async function timedLoad(
   store: FileSystemObjectStore,
   settings: PipelineSettings,
   variant: Variant,
-): Promise<number> {
+): Promise<{ ms: number; read: Pick<LoadRecord, 'hoursRead' | 'secondsRead'> }> {
   for (const [batchId, bytes] of variant.manifests) {
     await store.delete(manifestKey('loaded', 'events', batchId));
     await store.put(manifestKey('pending', 'events', batchId), bytes);
@@ -291,7 +298,8 @@ async function timedLoad(
     if (loaded !== variant.rows) {
       throw new Error(`the ${variant.name} load added ${loaded} rows, the batch stages ${variant.rows}`);
     }
-    return ms;
+    const { hoursRead, secondsRead } = summary.feeds[0]!.loads[0]!;
+    return { ms, read: { hoursRead, secondsRead } };
   } finally {
     await runner.close();
     // The next round loads the same rows into the same table again.

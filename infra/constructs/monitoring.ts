@@ -50,6 +50,11 @@ export interface MonitoringProps {
 const PERIOD = Duration.minutes(5);
 /** Rows queryable within 15 minutes of their file landing (p99): the dashboard draws it. */
 const FRESHNESS_GOAL_SECONDS = 900;
+/**
+ * The landing-to-commit alarm's p99 is over an hour of batches (at the default schedules 12 or
+ * more per feed), not a 5-minute period of one or two, whose p99 would be a single batch's delay.
+ */
+const FRESHNESS_PERIOD = Duration.hours(1);
 /** The Export API pull runs hourly by default: its figures are read per hour. */
 const EXPORT_API_PERIOD = Duration.hours(1);
 /** How long an hour may stay missing (about three hourly runs failing it) before the alarm. */
@@ -67,6 +72,7 @@ export class Monitoring extends Construct {
     readonly loaderErrors: cloudwatch.Alarm;
     readonly loadFailures: cloudwatch.Alarm;
     readonly pendingBatchAge: cloudwatch.Alarm;
+    readonly landingToCommit: cloudwatch.Alarm;
     readonly quarantined: cloudwatch.Alarm;
     readonly deadLetters: cloudwatch.Alarm;
     readonly backfillFailed?: cloudwatch.Alarm;
@@ -150,6 +156,11 @@ export class Monitoring extends Construct {
           description: `A batch has waited more than ${maxAge.toMinutes()} minutes to be loaded: the loader is failing or cannot keep up.`,
         },
       ),
+      landingToCommit: this.alarm('LandingToCommitP99', this.landingToCommitP99(), {
+        threshold: FRESHNESS_GOAL_SECONDS,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        description: `The p99 delay from a file landing to its rows' commit was over ${FRESHNESS_GOAL_SECONDS / 60} minutes in the last hour (the freshness goal). Check the dashboard's load duration, pending batches and the hours read per load (late data), and the loader's and batcher's run summaries.`,
+      }),
       quarantined: this.alarm(
         'Quarantined',
         this.total(METRICS.rowsQuarantined, [SERVICES.batcher, SERVICES.backfill], 'Sum'),
@@ -292,6 +303,13 @@ export class Monitoring extends Construct {
             [...this.perFeedStat(METRICS.loadHoursSpan, SERVICES.loader, 'Maximum')],
           ),
         ],
+        [
+          // Within those hours a load reads only the times of its rows (minutes, not whole hours).
+          this.graph('Seconds of the table read per load: the time ranges of the loaded rows', [
+            ...this.perFeedStat(METRICS.loadSecondsRead, SERVICES.loader, 'Maximum'),
+            ...this.perFeedStat(METRICS.loadSecondsRead, SERVICES.loader, 'Average'),
+          ]),
+        ],
         ...(props.exportApi ? [this.exportApiWidgets(props.exportApi)] : []),
       ],
     });
@@ -421,6 +439,27 @@ export class Monitoring extends Construct {
       usingMetrics,
       period: PERIOD,
       label: `${name} (largest of all feeds)`,
+    });
+  }
+
+  /** The larger of the feeds' p99 landing-to-commit delay over FRESHNESS_PERIOD. */
+  private landingToCommitP99(): cloudwatch.IMetric {
+    const usingMetrics: Record<string, cloudwatch.IMetric> = {};
+    for (const feed of this.feeds) {
+      usingMetrics[`m_${feed}`] = this.metric(
+        METRICS.landingToCommitSeconds,
+        SERVICES.loader,
+        feed,
+        'p99',
+      ).with({
+        period: FRESHNESS_PERIOD,
+      });
+    }
+    return new cloudwatch.MathExpression({
+      expression: `MAX([${Object.keys(usingMetrics).join(', ')}])`,
+      usingMetrics,
+      period: FRESHNESS_PERIOD,
+      label: `${METRICS.landingToCommitSeconds} p99 (largest of all feeds)`,
     });
   }
 

@@ -149,29 +149,3 @@ export function utcDay(instant: Date): string {
 export function addDays(day: string, days: number): string {
   return utcDay(new Date(Date.parse(`${day}T00:00:00Z`) + days * DAY_MS));
 }
-
-/**
- * Distinct hours as runs of consecutive hours, in order. More than `maxRuns` runs are merged
- * across the smallest gaps first, so the hours read beyond the rows' own stay as few as possible.
- */
-export function hourRuns(hours: Iterable<number>, maxRuns: number): HourRange[] {
-  if (!Number.isSafeInteger(maxRuns) || maxRuns < 1)
-    throw new RangeError(`maxRuns must be at least 1, got ${maxRuns}.`);
-  const sorted = [...new Set(hours)].sort((a, b) => a - b);
-  const runs: { first: number; last: number }[] = [];
-  for (const hour of sorted) {
-    if (!Number.isSafeInteger(hour)) throw new RangeError(`Expected whole hour indexes, got ${hour}.`);
-    const current = runs.at(-1);
-    if (current && hour === current.last + 1) current.last = hour;
-    else runs.push({ first: hour, last: hour });
-  }
-  while (runs.length > maxRuns) {
-    let smallest = 1;
-    for (let i = 2; i < runs.length; i++) {
-      if (runs[i]!.first - runs[i - 1]!.last < runs[smallest]!.first - runs[smallest - 1]!.last) smallest = i;
-    }
-    runs[smallest - 1]!.last = runs[smallest]!.last;
-    runs.splice(smallest, 1);
-  }
-  return runs;
-}

@@ -1,5 +1,8 @@
+import { formatHour, hourIndexOf } from '../base/hours.ts';
 import { BATCH_ID_PATTERN } from '../base/staging-keys.ts';
 import { FEEDS, type Feed } from '../schema/columns.ts';
+import { canonicalTimestamp } from '../transform/timestamp.ts';
+import { hourOfTime, type TimeRange } from './time-ranges.ts';
 
 /** One entry of a Redshift COPY manifest. */
 export interface ManifestEntry {
@@ -62,6 +65,13 @@ export interface BatchMetadata {
    * manifests written before it existed (the hours from minTime to maxTime stand in).
    */
   readonly hours?: readonly string[];
+  /**
+   * The staged rows' times as sorted, disjoint ranges (`TimeTally.ranges`): every row's time
+   * is in one, and each starts and ends at a row's time, so a load reads only these instants of
+   * the target for duplicates (a duplicate has its original's time). Absent in manifests written
+   * before it existed (`hours`, else minTime to maxTime, stand in).
+   */
+  readonly timeRanges?: readonly TimeRange[];
   /**
    * ISO time the batch's oldest landing file landed (S3 LastModified, or the file's mtime
    * locally): the loader reports the delay from it to the commit. Absent when unknown.
@@ -201,6 +211,20 @@ export function parseBatchManifest(json: string | Buffer, source = 'manifest'): 
   if (hours !== undefined && rowCount === 0) {
     check.fail('batch.hours', 'lists hours although the batch has no rows');
   }
+  const timeRanges =
+    b.timeRanges === undefined
+      ? undefined
+      : check.array(b.timeRanges, 'batch.timeRanges').map((item, i) => {
+          const path = `batch.timeRanges[${i}]`;
+          const range = check.object(item, path);
+          const min = check.time(range.min, `${path}.min`);
+          const max = check.time(range.max, `${path}.max`);
+          if (max < min) check.fail(path, `ends (${max}) before it starts (${min})`);
+          return { min, max };
+        });
+  if (timeRanges !== undefined) {
+    checkTimeRanges(check, timeRanges, { rowCount, hours, minTime, maxTime });
+  }
   const oldestLandedAt = check.optionalString(b.oldestLandedAt, 'batch.oldestLandedAt');
   if (oldestLandedAt !== undefined && Number.isNaN(Date.parse(oldestLandedAt))) {
     check.fail('batch.oldestLandedAt', `must be an ISO-8601 time, got ${JSON.stringify(oldestLandedAt)}`);
@@ -250,9 +274,53 @@ export function parseBatchManifest(json: string | Buffer, source = 'manifest'): 
     ...(minUploadTime === undefined ? {} : { minUploadTime }),
     ...(maxUploadTime === undefined ? {} : { maxUploadTime }),
     ...(hours === undefined ? {} : { hours }),
+    ...(timeRanges === undefined ? {} : { timeRanges }),
     ...(oldestLandedAt === undefined ? {} : { oldestLandedAt }),
   };
   return { entries, batch };
+}
+
+/**
+ * The time ranges agree with the rest of the manifest: sorted and disjoint, none for a batch
+ * without rows, from minTime to maxTime, and touching exactly the listed hours at their ends
+ * (a range may cross hours without rows only where the batcher merged the closest ranges).
+ */
+function checkTimeRanges(
+  check: Checker,
+  ranges: readonly TimeRange[],
+  batch: { rowCount: number; hours?: readonly string[]; minTime?: string; maxTime?: string },
+): void {
+  const path = 'batch.timeRanges';
+  if (ranges.length === 0) check.fail(path, 'must list at least one range');
+  if (batch.rowCount === 0) check.fail(path, 'lists ranges although the batch has no rows');
+  for (let i = 1; i < ranges.length; i++) {
+    if (ranges[i]!.min <= ranges[i - 1]!.max) {
+      check.fail(`${path}[${i}]`, 'must start after the range before it ends (sorted, disjoint)');
+    }
+  }
+  if (batch.minTime !== undefined && canonicalTimestamp(batch.minTime) !== ranges[0]!.min) {
+    check.fail(`${path}[0].min`, `must equal batch.minTime (${batch.minTime}), got ${ranges[0]!.min}`);
+  }
+  if (batch.maxTime !== undefined && canonicalTimestamp(batch.maxTime) !== ranges.at(-1)!.max) {
+    check.fail(
+      `${path}[${ranges.length - 1}].max`,
+      `must equal batch.maxTime (${batch.maxTime}), got ${ranges.at(-1)!.max}`,
+    );
+  }
+  if (batch.hours === undefined) return;
+  const hours = new Set(batch.hours.map(hourIndexOf));
+  for (const [i, range] of ranges.entries()) {
+    for (const end of [range.min, range.max]) {
+      if (!hours.has(hourOfTime(end))) {
+        check.fail(`${path}[${i}]`, `has ${end}, whose hour batch.hours does not list`);
+      }
+    }
+  }
+  for (const hour of hours) {
+    if (!ranges.some((range) => hourOfTime(range.min) <= hour && hour <= hourOfTime(range.max))) {
+      check.fail('batch.hours', `lists ${formatHour(hour)}, which no time range covers`);
+    }
+  }
 }
 
 class Checker {
@@ -284,6 +352,15 @@ class Checker {
     const text = this.string(value, path);
     if (!/^\d{4}-\d{2}-\d{2}T\d{2}$/.test(text) || Number.isNaN(Date.parse(`${text}:00:00Z`))) {
       this.fail(path, `must be an hour as YYYY-MM-DDTHH (UTC), got ${JSON.stringify(text)}`);
+    }
+    return text;
+  }
+
+  /** A time in the canonical staged form `YYYY-MM-DD HH:MM:SS.ffffff`. */
+  time(value: unknown, path: string): string {
+    const text = this.string(value, path);
+    if (canonicalTimestamp(text) !== text) {
+      this.fail(path, `must be a time as YYYY-MM-DD HH:MM:SS.ffffff (UTC), got ${JSON.stringify(text)}`);
     }
     return text;
   }

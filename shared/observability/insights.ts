@@ -16,6 +16,7 @@ export const RUN_STATUS_QUERY = [
   '  run.duplicates as duplicates, run.quarantined as quarantined, run.batchesPending as pending,',
   '  run.oldestPendingSeconds as oldestPendingS, run.freshnessSeconds as freshnessS,',
   '  run.landingToCommitSeconds as landingToCommitS, run.hoursRead as hoursRead, run.hoursSpan as hoursSpan,',
+  '  run.secondsRead as secondsRead,',
   '  run.chunks as chunks, run.chunksFailed as chunksFailed, run.note as note,',
   '  run.errors.0.code as errorCode, run.errors.0.message as error',
   '| sort time desc',

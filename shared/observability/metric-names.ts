@@ -40,6 +40,8 @@ export const METRICS = {
   loadHoursRead: 'LoadHoursRead',
   /** Per load: hours from the first read to the last, both included. Unit: Count. */
   loadHoursSpan: 'LoadHoursSpan',
+  /** Per load: seconds of the target's time its de-duplication read (its time ranges). Unit: Seconds. */
+  loadSecondsRead: 'LoadSecondsRead',
   /** Load transactions that failed. Unit: Count. */
   loadFailures: 'LoadFailures',
   /** Backfill chunks loaded. Unit: Count. */

@@ -92,7 +92,7 @@ export function batcherMetricPoints(summary: BatcherSummary): MetricPoint[] {
 /**
  * The loader's figures per feed: rows loaded, duplicates skipped, the duration of each load
  * transaction, freshness (now minus the newest upload time loaded, when anything was), the
- * landing-to-commit delay of each live batch, the hours each load read, and load failures. A failure counts when a person may need to act (a batch failed, or the setup
+ * landing-to-commit delay of each live batch, the hours and seconds of the table each load read, and load failures. A failure counts when a person may need to act (a batch failed, or the setup
  * is wrong); retryable errors (throttling, a busy cluster) are retried by the next run and show
  * in the pending-age alarm if they last.
  *
@@ -152,6 +152,16 @@ export function loaderMetricPoints(
           : [
               { name: METRICS.loadHoursRead, unit: MetricUnit.Count, value: load.hoursRead, feed },
               { name: METRICS.loadHoursSpan, unit: MetricUnit.Count, value: load.hoursSpan, feed },
+              ...(load.secondsRead === undefined
+                ? []
+                : [
+                    {
+                      name: METRICS.loadSecondsRead,
+                      unit: MetricUnit.Seconds,
+                      value: load.secondsRead,
+                      feed,
+                    },
+                  ]),
             ],
       ),
     );

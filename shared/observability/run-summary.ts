@@ -75,9 +75,13 @@ export interface RunSummaryLine {
   readonly loadStarted?: boolean;
   /** Longest delay from a live batch's oldest file landing to its commit, among this run's. */
   readonly landingToCommitSeconds?: number;
-  /** Most hours of the target one load of the run read for duplicates, and their widest span. */
+  /**
+   * Most hours of the target one load of the run read for duplicates, their widest span, and
+   * the most seconds of the target's time one load read.
+   */
   readonly hoursRead?: number;
   readonly hoursSpan?: number;
+  readonly secondsRead?: number;
   readonly chunks?: number;
   readonly chunksFailed?: number;
   readonly executionName?: string;
@@ -199,6 +203,7 @@ function readFigures(feeds: LoaderSummary['feeds']): {
   landingToCommitSeconds?: number;
   hoursRead?: number;
   hoursSpan?: number;
+  secondsRead?: number;
 } {
   const delays = feeds.flatMap((feed) => feed.landingToCommitSeconds);
   const loads = feeds.flatMap((feed) => feed.loads);
@@ -207,6 +212,7 @@ function readFigures(feeds: LoaderSummary['feeds']): {
     landingToCommitSeconds: max(delays),
     hoursRead: max(loads.flatMap((load) => (load.hoursRead === undefined ? [] : [load.hoursRead]))),
     hoursSpan: max(loads.flatMap((load) => (load.hoursSpan === undefined ? [] : [load.hoursSpan]))),
+    secondsRead: max(loads.flatMap((load) => (load.secondsRead === undefined ? [] : [load.secondsRead]))),
   };
 }
 

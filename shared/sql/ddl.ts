@@ -92,6 +92,9 @@ export const LEDGER_COLUMNS: readonly LedgerColumn[] = [
   // (the same on every row of one load): what late rows cost. NULL when unknown.
   { name: 'hours_read', redshiftType: 'INTEGER', postgresType: 'integer', notNull: false },
   { name: 'hours_span', redshiftType: 'INTEGER', postgresType: 'integer', notNull: false },
+  // Seconds of the target's time the de-duplication read (the ranges of the staged rows' times,
+  // the same on every row of one load): far less than hours_read * 3600 when late rows are few.
+  { name: 'seconds_read', redshiftType: 'BIGINT', postgresType: 'bigint', notNull: false },
 ];
 
 /** The ledger's key: one row per batch and target table. */

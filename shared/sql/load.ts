@@ -1,5 +1,6 @@
 import { assertBatchId } from '../base/staging-keys.ts';
 import type { BatchSource } from '../format/manifest.ts';
+import type { TimeRange } from '../format/time-ranges.ts';
 import {
   BATCH_ID_COLUMN,
   columnsOf,
@@ -11,9 +12,9 @@ import {
 import { columnType, ledgerTable, targetTable } from './ddl.ts';
 import type { Dialect } from './dialect.ts';
 import { dropErasedStageRowsStatements, ERASED_STAGE_TABLE } from './erasure.ts';
-import { type HoursRead, hourStartText, hoursRead } from './hours-read.ts';
 import { assertIdentifier, integerLiteral, quoteIdent, quoteLiteral } from './identifiers.ts';
 import { ledgerRowsOf, lockLedgerSql } from './ledger.ts';
+import { type TimeRead, timeRead } from './time-read.ts';
 
 export { lockLedgerSql } from './ledger.ts';
 
@@ -26,11 +27,11 @@ export interface LoadBatch {
   /** Lines the batcher quarantined (all reasons). */
   readonly quarantined: number;
   /**
-   * Hours (hour indexes) of the batch's staged rows (`hoursOfBatch` of its manifest); `[]` when
-   * it has none. Absent when unknown: the load then restricts the target to the stage's time
-   * range instead of to these hours.
+   * Times of the batch's staged rows as sorted disjoint ranges (`timeRangesOfBatch` of its
+   * manifest); `[]` when it has none. Absent when unknown: the load then restricts the target
+   * to the stage's time range instead of to these ranges.
    */
-  readonly hours?: readonly number[];
+  readonly timeRanges?: readonly TimeRange[];
   /** ISO time the batch's oldest landing file landed (`oldestLandedAt` of its manifest). */
   readonly landedAt?: string;
 }
@@ -83,11 +84,12 @@ export function assertLoadId(loadId: string): string {
  * 4. Drop stage rows of people on the erasure list (`forget`), counted per batch for the
  *    ledger's `rows_erased`: no replay, backfill or re-export brings an erased person back.
  * 5. Keep one row per key across the staged batches.
- * 6. Drop rows whose key is already in the target. The target side is restricted to the hours
- *    the staged rows belong to (`loadHoursRead`), written as literal ranges of the sort key: a
- *    row's time is part of the source record, so a duplicate has the same time, and a range of
- *    literals is what lets Redshift skip the blocks outside it by their zone maps. Hours, not
- *    the span from the earliest to the latest row, so one late row adds its own hour, not days.
+ * 6. Drop rows whose key is already in the target. The target side is restricted to the times
+ *    of the staged rows (`loadTimeRead`: the batch manifests' ranges, each from a row's time to
+ *    a row's time), written as literal ranges of the sort key: a row's time is part of the
+ *    source record, so a duplicate has exactly its original's time, and a range of literals is
+ *    what lets Redshift skip the blocks outside it by their zone maps. Not the span from the
+ *    earliest to the latest row, and not whole hours: one late row adds about its own block.
  * 7. Insert the rest, and write one ledger row per batch, including batches that ended with
  *    no rows, so a replay of any of them is recognised.
  *
@@ -159,7 +161,7 @@ export function buildLoadStatements(input: LoadStatementsInput): string[] {
   const joinColumns = keys.includes(quoteIdent(DISTRIBUTION_COLUMN))
     ? keys
     : [quoteIdent(DISTRIBUTION_COLUMN), ...keys];
-  const read = loadHoursRead(batches);
+  const read = loadTimeRead(batches);
   statements.push(
     `DELETE FROM ${unique}\nUSING ${target}\nWHERE ${joinColumns
       .map((key) => `${targetIdent}.${key} = ${unique}.${key}`)
@@ -180,30 +182,34 @@ export function buildLoadStatements(input: LoadStatementsInput): string[] {
 const DISTRIBUTION_COLUMN = 'amplitude_id';
 
 /**
- * The hours of the target a load of these batches reads for duplicates (see `hoursRead`), or
- * `undefined` when a batch's hours are unknown.
+ * What of the target a load of these batches reads for duplicates (see `timeRead`), or
+ * `undefined` when a batch's times are unknown.
  */
-export function loadHoursRead(batches: readonly Pick<LoadBatch, 'hours'>[]): HoursRead | undefined {
-  return hoursRead(batches.map((batch) => batch.hours));
+export function loadTimeRead(batches: readonly Pick<LoadBatch, 'timeRanges'>[]): TimeRead | undefined {
+  return timeRead(batches.map((batch) => batch.timeRanges));
 }
 
 /**
- * The restriction of the target's time column: one literal half-open range per run of hours,
- * so Redshift can compare each block's min/max with known values ("Sort keys": a
- * range-restricted predicate lets the query processor skip blocks by their min and max,
- * https://docs.aws.amazon.com/redshift/latest/dg/t_Sorting_data.html; "use predicates to
- * restrict the dataset as much as possible", and no functions in them,
+ * The restriction of the target's time column: one literal closed range per range of the
+ * staged rows' times, so Redshift can compare each 1 MB block's min and max with known values
+ * ("Sort keys": a range-restricted predicate lets the query processor skip blocks by their min
+ * and max, https://docs.aws.amazon.com/redshift/latest/dg/t_Sorting_data.html; "Choose the
+ * best sort key": with the timestamp as the leading sort key column, queries skip entire
+ * blocks outside the time range, https://docs.aws.amazon.com/redshift/latest/dg/c_best-practices-sort-key.html;
+ * "use predicates to restrict the dataset as much as possible", and no functions in them,
  * https://docs.aws.amazon.com/redshift/latest/dg/c_designing-queries-best-practices.html).
- * Not a join to a list of hours: Redshift takes no VALUES list in FROM, and the values of a
- * table are not known when the scan is planned. Without known hours, the stage's own range.
+ * Both ends are included and written with all six fraction digits: TIMESTAMP keeps 1
+ * microsecond ("Datetime types", https://docs.aws.amazon.com/redshift/latest/dg/r_Datetime_types.html),
+ * as does PostgreSQL's timestamp(6), so a row at exactly the earliest or latest time is read.
+ * Not a join to a list of times: Redshift takes no VALUES list in FROM, and the values of a
+ * table are not known when the scan is planned. Without known times, the stage's own range.
  */
-function timeRestriction(column: string, read: HoursRead | undefined, time: string, unique: string): string {
-  if (read === undefined || read.runs.length === 0) {
+function timeRestriction(column: string, read: TimeRead | undefined, time: string, unique: string): string {
+  if (read === undefined || read.ranges.length === 0) {
     return `${column} BETWEEN (SELECT MIN(${time}) FROM ${unique}) AND (SELECT MAX(${time}) FROM ${unique})`;
   }
-  const ranges = read.runs.map(
-    (run) =>
-      `${column} >= ${quoteLiteral(hourStartText(run.first))} AND ${column} < ${quoteLiteral(hourStartText(run.last + 1))}`,
+  const ranges = read.ranges.map(
+    (range) => `${column} >= ${quoteLiteral(range.min)} AND ${column} <= ${quoteLiteral(range.max)}`,
   );
   return ranges.length === 1 ? ranges[0]! : `(\n    ${ranges.join('\n    OR ')}\n  )`;
 }
@@ -241,9 +247,9 @@ function ledgerInsertSql(
     input.dialect === 'redshift'
       ? 'DATEDIFF(second, b.landed_at, GETDATE())'
       : `CAST(EXTRACT(EPOCH FROM (clock_timestamp() AT TIME ZONE 'UTC') - b.landed_at) AS bigint)`;
-  const read = loadHoursRead(input.batches);
-  const hoursLiteral = (value: number | undefined) =>
-    `CAST(${value === undefined ? 'NULL' : integerLiteral(value, 'hours')} AS ${integer})`;
+  const read = loadTimeRead(input.batches);
+  const countLiteral = (value: number | undefined, type: string) =>
+    `CAST(${value === undefined ? 'NULL' : integerLiteral(value, 'time read')} AS ${type})`;
   const ledgerColumns = [
     'batch_id',
     'feed',
@@ -260,6 +266,7 @@ function ledgerInsertSql(
     'landing_delay_seconds',
     'hours_read',
     'hours_span',
+    'seconds_read',
   ]
     .map((name) => quoteIdent(name))
     .join(', ');
@@ -267,7 +274,7 @@ function ledgerInsertSql(
 SELECT b.batch_id, ${quoteLiteral(input.feed)}, COALESCE(u.loaded_rows, 0),
   b.duplicates_in_batch + COALESCE(s.staged_rows, 0) - COALESCE(u.loaded_rows, 0),
   b.quarantined, ${quoteLiteral(names.loadId)}, b.source, s.min_time, s.max_time, ${quoteLiteral(names.targetName)},
-  COALESCE(e.erased_rows, 0), b.landed_at, ${delay}, ${hoursLiteral(read?.hours)}, ${hoursLiteral(read?.span)}
+  COALESCE(e.erased_rows, 0), b.landed_at, ${delay}, ${countLiteral(read?.hours, integer)}, ${countLiteral(read?.span, integer)}, ${countLiteral(read?.seconds, bigint)}
 FROM (
   ${batchRows}
 ) AS b

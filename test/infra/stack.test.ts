@@ -475,7 +475,7 @@ describe('monitoring', () => {
       KmsMasterKeyId: { 'Fn::GetAtt': [idOf(cluster, 'AWS::KMS::Key', 'StorageKey'), 'Arn'] },
     });
     const alarms = Object.values(resourcesOf(cluster, 'AWS::CloudWatch::Alarm'));
-    expect(alarms).toHaveLength(7);
+    expect(alarms).toHaveLength(8);
     for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topic }]);
     expect(resourcesOf(cluster, 'AWS::SNS::Subscription')).toEqual({});
     serverless.hasResourceProperties('AWS::SNS::Subscription', {
@@ -536,6 +536,46 @@ describe('monitoring', () => {
       Namespace: 'AWS/SQS',
       MetricName: 'ApproximateNumberOfMessagesVisible',
       Threshold: 1,
+    });
+  });
+
+  it('alarms, to the topic, when the p99 landing-to-commit delay of an hour is over 15 minutes in any feed', () => {
+    const topic = { Ref: idOf(cluster, 'AWS::SNS::Topic', 'MonitoringAlarms') };
+    const p99Of = (feed: string) =>
+      Match.objectLike({
+        Id: `m_${feed}`,
+        ReturnData: false,
+        MetricStat: {
+          Metric: {
+            Namespace: METRIC_NAMESPACE,
+            MetricName: METRICS.landingToCommitSeconds,
+            Dimensions: [
+              { Name: 'Feed', Value: feed },
+              { Name: 'service', Value: 'loader' },
+            ],
+          },
+          Period: 3600,
+          Stat: 'p99',
+        },
+      });
+    const freshness = Object.values(resourcesOf(cluster, 'AWS::CloudWatch::Alarm')).filter((alarm) =>
+      JSON.stringify(alarm.Properties.Metrics ?? []).includes(METRICS.landingToCommitSeconds),
+    );
+    expect(freshness).toHaveLength(1);
+    expect(freshness[0]!.Properties).toMatchObject({
+      Threshold: 900,
+      ComparisonOperator: 'GreaterThanThreshold',
+      EvaluationPeriods: 1,
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [topic],
+    });
+    cluster.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Threshold: 900,
+      Metrics: Match.arrayWith([
+        Match.objectLike({ Expression: 'MAX([m_events, m_merge_ids])', ReturnData: true }),
+        p99Of('events'),
+        p99Of('merge_ids'),
+      ]),
     });
   });
 
@@ -1041,7 +1081,7 @@ describe('Export API connector', () => {
   it('alarms on an hour missing over 3 hours (2 of 2 hourly periods; no report right after a deploy is not a gap), abandoned hours and the pull’s errors', () => {
     const topic = { Ref: idOf(clusterExportApi, 'AWS::SNS::Topic', 'MonitoringAlarms') };
     const alarms = Object.values(resourcesOf(clusterExportApi, 'AWS::CloudWatch::Alarm'));
-    expect(alarms).toHaveLength(10);
+    expect(alarms).toHaveLength(11);
     for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([topic]);
     const exportApiMetric = (name: string, stat: string, period: number) =>
       Match.objectLike({

@@ -11,6 +11,7 @@ import {
   entriesFromParts,
 } from '../../format/manifest.ts';
 import { type PartInfo, PartWriter } from '../../format/parts.ts';
+import { TimeTally } from '../../format/time-ranges.ts';
 import type { Feed } from '../../schema/columns.ts';
 import { ObjectNotFoundError, type ObjectStore } from '../../storage/object-store.ts';
 import { quarantineRecord } from '../../transform/outcome.ts';
@@ -136,12 +137,10 @@ interface Tally {
   blankLines: number;
   bytesIn: number;
   readonly adjusted: Record<string, number>;
-  minTime: string | undefined;
-  maxTime: string | undefined;
   minUploadTime: string | undefined;
   maxUploadTime: string | undefined;
-  /** Distinct `YYYY-MM-DD HH` of the staged rows' time column. */
-  readonly hours: Set<string>;
+  /** The staged rows' times (table time column), per minute: the manifest's ranges and hours. */
+  readonly times: TimeTally;
 }
 
 async function stageOnce(
@@ -195,8 +194,7 @@ async function stageOnce(
     adjusted: sortedRecord(tally.adjusted),
     bytesIn: tally.bytesIn,
     bytesOut,
-    ...(tally.minTime !== undefined ? { minTime: tally.minTime, maxTime: tally.maxTime } : {}),
-    ...(tally.hours.size > 0 ? { hours: manifestHours(tally.hours) } : {}),
+    ...timesOf(tally.times),
     ...oldestLanding(input.files),
     ...(tally.minUploadTime !== undefined
       ? { minUploadTime: tally.minUploadTime, maxUploadTime: tally.maxUploadTime }
@@ -240,11 +238,9 @@ class BatchStager {
     blankLines: 0,
     bytesIn: 0,
     adjusted: {},
-    minTime: undefined,
-    maxTime: undefined,
     minUploadTime: undefined,
     maxUploadTime: undefined,
-    hours: new Set(),
+    times: new TimeTally(),
   };
   private readonly seen = new Set<string>();
   private readonly inFlight: { result: Promise<SliceResult>; file: FileProgress }[] = [];
@@ -355,9 +351,7 @@ class BatchStager {
       tally.rows++;
       runRows++;
       const time = times[row]!;
-      if (tally.minTime === undefined || time < tally.minTime) tally.minTime = time;
-      if (tally.maxTime === undefined || time > tally.maxTime) tally.maxTime = time;
-      tally.hours.add(time.slice(0, 13));
+      tally.times.add(time);
       const uploadTime = uploadTimes[row] ?? null;
       if (uploadTime !== null) {
         if (tally.minUploadTime === undefined || uploadTime < tally.minUploadTime)
@@ -466,9 +460,14 @@ function sortedRecord(record: Readonly<Record<string, number>>): Record<string, 
   return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : 1)));
 }
 
-/** `YYYY-MM-DD HH` (from the rows' times) as the manifest's sorted `YYYY-MM-DDTHH`. */
-function manifestHours(hours: ReadonlySet<string>): string[] {
-  return [...hours].map((hour) => `${hour.slice(0, 10)}T${hour.slice(11, 13)}`).sort();
+/**
+ * The manifest's time fields: the rows' time ranges (what a load reads for duplicates), and for
+ * loaders that predate them the hours and the earliest and latest time. None without rows.
+ */
+function timesOf(times: TimeTally): Pick<BatchMetadata, 'minTime' | 'maxTime' | 'hours' | 'timeRanges'> {
+  if (times.isEmpty) return {};
+  const timeRanges = times.ranges();
+  return { minTime: timeRanges[0]!.min, maxTime: timeRanges.at(-1)!.max, hours: times.hours(), timeRanges };
 }
 
 /** The batch's oldest landing time, when every file's is known (else the delay would be too short). */

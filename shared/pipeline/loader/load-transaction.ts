@@ -3,9 +3,9 @@ import { REDSHIFT_COPY_FORMAT_OPTIONS } from '../../format/csv.ts';
 import { type BatchManifest, buildCopyManifest, parseBatchManifest } from '../../format/manifest.ts';
 import { type Feed, tableName } from '../../schema/columns.ts';
 import type { Dialect } from '../../sql/dialect.ts';
-import { hoursOfBatch } from '../../sql/hours-read.ts';
 import { loadedBatchesQuery } from '../../sql/ledger.ts';
 import { buildLoadStatements, type LoadBatch } from '../../sql/load.ts';
+import { timeRangesOfBatch } from '../../sql/time-read.ts';
 import type { ObjectStore } from '../../storage/object-store.ts';
 import { assertTransactionFits } from '../../warehouse/data-api-limits.ts';
 import type { SqlRunner } from '../../warehouse/sql-runner.ts';
@@ -62,7 +62,7 @@ export function loadBatchOf(manifest: BatchManifest): LoadBatch {
     source: batch.source,
     duplicatesInBatch: batch.duplicatesInBatch,
     quarantined: Object.values(batch.quarantined).reduce((sum, count) => sum + count, 0),
-    hours: hoursOfBatch(batch),
+    timeRanges: timeRangesOfBatch(batch),
     ...(batch.oldestLandedAt ? { landedAt: batch.oldestLandedAt } : {}),
   };
 }

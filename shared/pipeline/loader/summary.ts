@@ -14,11 +14,13 @@ export interface LoadRecord {
   /** From submitting the transaction to reading back its ledger rows. */
   readonly durationMs: number;
   /**
-   * Hours of the target the de-duplication read (`loadHoursRead`), and the span from the first
-   * to the last of them: what late rows cost. Absent when a batch's hours were unknown.
+   * What of the target the de-duplication read (`loadTimeRead`): the hours its time ranges
+   * touch, the span from the first of them to the last, and the seconds of time the ranges
+   * cover. What late rows cost. Absent when a batch's times were unknown.
    */
   readonly hoursRead?: number;
   readonly hoursSpan?: number;
+  readonly secondsRead?: number;
 }
 
 export type LoaderErrorKind = FailureKind | 'manifest';

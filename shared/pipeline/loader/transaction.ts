@@ -1,6 +1,6 @@
 import type { BatchManifest } from '../../format/manifest.ts';
 import type { Feed } from '../../schema/columns.ts';
-import { loadHoursRead } from '../../sql/load.ts';
+import { loadTimeRead } from '../../sql/load.ts';
 import { loadErrorReportOf } from '../../warehouse/load-errors.ts';
 import { statementIdOf } from '../../warehouse/sql-runner.ts';
 import { errorFacts, failureKindOf } from './errors.ts';
@@ -24,7 +24,7 @@ export async function loadGroup(
   const batchIds = manifests.map((manifest) => manifest.batch.batchId);
   const loadId = run.nextLoadId(feed);
 
-  const read = loadHoursRead(manifests.map(loadBatchOf));
+  const read = loadTimeRead(manifests.map(loadBatchOf));
   const { statements, copyManifestKey: copyKey } = await prepareLoadTransaction(store, {
     dialect: runner.dialect,
     target: targetOf(run, feed),
@@ -109,7 +109,7 @@ export async function loadGroup(
     batchIds,
     rowsLoaded,
     durationMs,
-    ...(read ? { hoursRead: read.hours, hoursSpan: read.span } : {}),
+    ...(read ? { hoursRead: read.hours, hoursSpan: read.span, secondsRead: read.seconds } : {}),
   });
   if (copyKey) await store.delete(copyKey).catch(() => undefined);
   return 'loaded';

@@ -31,11 +31,15 @@ function validManifest(): BatchManifest {
       adjusted: { truncated: 2 },
       bytesIn: 50_000,
       bytesOut: 2000,
-      minTime: '2024-05-01 09:00:00.000000',
+      minTime: '2024-04-21 09:12:00.000042',
       maxTime: '2024-05-01 09:59:59.999999',
       minUploadTime: '2024-05-01 09:00:01.000000',
       maxUploadTime: '2024-05-01 10:00:00.000000',
       hours: ['2024-04-21T09', '2024-05-01T09'],
+      timeRanges: [
+        { min: '2024-04-21 09:12:00.000042', max: '2024-04-21 09:12:00.000042' },
+        { min: '2024-05-01 09:00:00.000000', max: '2024-05-01 09:59:59.999999' },
+      ],
       oldestLandedAt: '2024-05-01T10:01:07.000Z',
     },
   };
@@ -110,11 +114,39 @@ describe('parseBatchManifest', () => {
       m.batch!.lines = 10;
       m.batch!.bytesOut = 0;
       delete m.batch!.minTime;
+      delete m.batch!.maxTime;
       delete m.batch!.hours;
+      delete m.batch!.timeRanges;
     });
     const parsed = parseBatchManifest(json);
     expect(parsed.entries).toEqual([]);
     expect(parsed.batch).not.toHaveProperty('minTime');
+  });
+
+  it("accepts an older batcher's manifest: hours and min/max but no time ranges, or min/max alone", () => {
+    const withHours = parseBatchManifest(variant((m) => delete m.batch!.timeRanges));
+    expect(withHours.batch).not.toHaveProperty('timeRanges');
+    expect(withHours.batch.hours).toEqual(['2024-04-21T09', '2024-05-01T09']);
+    const minMax = parseBatchManifest(
+      variant((m) => {
+        delete m.batch!.timeRanges;
+        delete m.batch!.hours;
+      }),
+    );
+    expect([minMax.batch.minTime, minMax.batch.maxTime, minMax.batch.hours]).toEqual([
+      '2024-04-21 09:12:00.000042',
+      '2024-05-01 09:59:59.999999',
+      undefined,
+    ]);
+    // Time ranges without the older fields are complete too.
+    const rangesOnly = parseBatchManifest(
+      variant((m) => {
+        delete m.batch!.hours;
+        delete m.batch!.minTime;
+        delete m.batch!.maxTime;
+      }),
+    );
+    expect(rangesOnly.batch.timeRanges).toEqual(validManifest().batch.timeRanges);
   });
 
   it('keeps only known fields, so entries can go straight into a COPY manifest', () => {
@@ -213,6 +245,62 @@ describe('parseBatchManifest', () => {
       /sorted with no hour listed twice/,
     ],
     ['an empty hour list', () => variant((m) => (m.batch!.hours = [])), 'batch.hours', /at least one hour/],
+    [
+      'a range time without all six fraction digits',
+      () => variant((m) => ((m.batch!.timeRanges as { max: string }[])[1]!.max = '2024-05-01 09:59:59.999')),
+      'batch.timeRanges[1].max',
+      /YYYY-MM-DD HH:MM:SS\.ffffff/,
+    ],
+    [
+      'a range that ends before it starts',
+      () =>
+        variant(
+          (m) =>
+            (m.batch!.timeRanges = [
+              { min: '2024-04-21 09:12:00.000042', max: '2024-04-21 09:12:00.000041' },
+              { min: '2024-05-01 09:00:00.000000', max: '2024-05-01 09:59:59.999999' },
+            ]),
+        ),
+      'batch.timeRanges[0]',
+      /ends \(2024-04-21 09:12:00.000041\) before it starts/,
+    ],
+    [
+      'overlapping ranges',
+      () =>
+        variant(
+          (m) =>
+            (m.batch!.timeRanges = [
+              { min: '2024-04-21 09:12:00.000042', max: '2024-05-01 09:00:00.000000' },
+              { min: '2024-05-01 09:00:00.000000', max: '2024-05-01 09:59:59.999999' },
+            ]),
+        ),
+      'batch.timeRanges[1]',
+      /sorted, disjoint/,
+    ],
+    [
+      'an empty range list',
+      () => variant((m) => (m.batch!.timeRanges = [])),
+      'batch.timeRanges',
+      /at least one/,
+    ],
+    [
+      'ranges that do not start at minTime',
+      () => variant((m) => (m.batch!.minTime = '2024-04-21 09:00:00.000000')),
+      'batch.timeRanges[0].min',
+      /must equal batch.minTime/,
+    ],
+    [
+      'a range in an hour the hours do not list',
+      () => variant((m) => (m.batch!.hours = ['2024-05-01T09'])),
+      'batch.timeRanges[0]',
+      /2024-04-21 09:12:00.000042, whose hour batch.hours does not list/,
+    ],
+    [
+      'an hour no range covers',
+      () => variant((m) => (m.batch!.hours = ['2024-04-21T09', '2024-04-30T09', '2024-05-01T09'])),
+      'batch.hours',
+      /lists 2024-04-30T09, which no time range covers/,
+    ],
     [
       'a bad landing time',
       () => variant((m) => (m.batch!.oldestLandedAt = 'soon')),

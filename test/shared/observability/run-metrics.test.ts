@@ -79,6 +79,7 @@ const LOADER_RUN: LoaderSummary = {
           durationMs: 8000,
           hoursRead: 3,
           hoursSpan: 3,
+          secondsRead: 1800,
         },
         {
           loadId: 'l-e2',
@@ -239,6 +240,8 @@ describe('recordLoaderRun', () => {
       [METRICS.landingToCommitSeconds]: [390, 510],
       [METRICS.loadHoursRead]: [3, 4],
       [METRICS.loadHoursSpan]: [3, 241],
+      // Only the load that knows it (the second stands for one from before seconds were counted).
+      [METRICS.loadSecondsRead]: 1800,
     });
     expect(valuesFor(docs, { service: 'loader', Feed: 'merge_ids' })).toEqual({
       [METRICS.batchesPending]: 0,

@@ -74,14 +74,15 @@ describe('loaderRunSummary', () => {
           ...events,
           landingToCommitSeconds: [300, 840, 410],
           loads: [
-            { ...events.loads[0]!, hoursRead: 3, hoursSpan: 3 },
-            { ...events.loads[0]!, loadId: 'load-1-e2', hoursRead: 4, hoursSpan: 241 },
+            { ...events.loads[0]!, hoursRead: 3, hoursSpan: 3, secondsRead: 2400 },
+            { ...events.loads[0]!, loadId: 'load-1-e2', hoursRead: 4, hoursSpan: 241, secondsRead: 1900 },
           ],
         },
       ],
     });
-    expect(line).toMatchObject({ landingToCommitSeconds: 840, hoursRead: 4, hoursSpan: 241 });
-    expect(line.feeds?.events).toMatchObject({ landingToCommitSeconds: 840, hoursRead: 4, hoursSpan: 241 });
+    const widest = { landingToCommitSeconds: 840, hoursRead: 4, hoursSpan: 241, secondsRead: 2400 };
+    expect(line).toMatchObject(widest);
+    expect(line.feeds?.events).toMatchObject(widest);
     // A run that committed nothing has none of them.
     expect(loaderRunSummary(RUN)).not.toHaveProperty('hoursRead');
     expect(loaderRunSummary(RUN)).not.toHaveProperty('landingToCommitSeconds');
@@ -155,6 +156,7 @@ describe('the Logs Insights queries', () => {
       'landingToCommitSeconds',
       'hoursRead',
       'hoursSpan',
+      'secondsRead',
       'chunks',
       'chunksFailed',
       'note',

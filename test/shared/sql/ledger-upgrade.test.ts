@@ -110,6 +110,7 @@ describe('upgrading a ledger of the old shape', () => {
         'landing_delay_seconds',
         'hours_read',
         'hours_span',
+        'seconds_read',
       ]);
       // Again: nothing left to do.
       expect(await upgradeLedger(runner, 'up_local')).toEqual([]);

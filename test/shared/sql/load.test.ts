@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { hourRuns } from '#shared/base/hours.ts';
 import { REDSHIFT_COPY_FORMAT_OPTIONS } from '#shared/format/csv.ts';
+import { MAX_TIME_RANGES, mergeTimeRanges, TimeTally, timeCovered } from '#shared/format/time-ranges.ts';
 import { EVENT_COLUMNS, MERGE_ID_COLUMNS } from '#shared/schema/columns.ts';
-import { hoursOfBatch, MAX_HOUR_RANGES } from '#shared/sql/hours-read.ts';
 import { loadedBatchesQuery } from '#shared/sql/ledger.ts';
 import {
   buildLoadStatements,
@@ -10,6 +9,8 @@ import {
   type LoadStatementsInput,
   MAX_LOAD_STATEMENTS,
 } from '#shared/sql/load.ts';
+import { timeRangesOfBatch } from '#shared/sql/time-read.ts';
+import { formatTimestamp } from '#shared/transform/timestamp.ts';
 import { assertTransactionFits } from '#shared/warehouse/data-api-limits.ts';
 import { parseRedshiftCopy } from '#shared/warehouse/redshift-copy.ts';
 
@@ -166,21 +167,12 @@ describe('ledger queries', () => {
   });
 });
 
-/** The hours (`YYYY-MM-DDTHH`) a DELETE's literal time ranges cover, and whether it has a subquery bound. */
+/** The literal time ranges of a load's DELETE, and whether it has a subquery bound. */
 function restrictionOf(statements: readonly string[], column: string) {
   const del = statements.find((sql) => sql.startsWith('DELETE FROM "amplitude_export_stage_unique"'))!;
-  const hours: string[] = [];
-  const pattern = new RegExp(`"${column}" >= '([^']+)' AND "[^"]+"\\."${column}" < '([^']+)'`, 'g');
-  for (const [, from, to] of del.matchAll(pattern)) {
-    for (
-      let ms = Date.parse(`${from!.replace(' ', 'T')}Z`);
-      ms < Date.parse(`${to!.replace(' ', 'T')}Z`);
-      ms += 3_600_000
-    ) {
-      hours.push(new Date(ms).toISOString().slice(0, 13));
-    }
-  }
-  return { hours, subquery: /\(SELECT/.test(del.slice(del.indexOf(`"${column}"`))) };
+  const pattern = new RegExp(`"${column}" >= '([^']+)' AND "[^"]+"\\."${column}" <= '([^']+)'`, 'g');
+  const ranges = [...del.matchAll(pattern)].map(([, min, max]) => ({ min: min!, max: max! }));
+  return { ranges, subquery: /\(SELECT/.test(del.slice(del.indexOf(`"${column}"`))) };
 }
 
 describe('the stage on Redshift', () => {
@@ -203,95 +195,160 @@ describe('the stage on Redshift', () => {
 });
 
 describe('the target restriction of the load SQL', () => {
-  // 200 on-time rows in two hours, and one 10 days late: the manifest hours the batcher records.
-  const onTime = ['2024-05-31T11', '2024-05-31T12'];
-  const late = '2024-05-21T12';
-  const manifestHours = [late, ...onTime];
+  // 200 on-time rows in two hours and one 10 days late, as the batcher records them.
+  const tally = new TimeTally();
+  for (let i = 0; i < 200; i++) {
+    tally.add(formatTimestamp(BigInt(Date.parse('2024-05-31T11:40:00Z') + i * 9_000) * 1000n + 123n));
+  }
+  tally.add('2024-05-21 12:17:03.000042');
+  const manifest = { rowCount: 201, hours: tally.hours(), timeRanges: tally.ranges() };
 
   it.each(['redshift', 'postgres'] as const)(
-    'covers at most the distinct hours of the rows, as literals, with one row 10 days late (%s)',
+    'reads only the times of the rows, as literals to the microsecond, with one row 10 days late (%s)',
     (dialect) => {
+      expect(manifest.hours).toEqual(['2024-05-21T12', '2024-05-31T11', '2024-05-31T12']);
       const statements = buildLoadStatements(
-        input({
-          dialect,
-          batches: [
-            {
-              ...batches(1)[0]!,
-              hours: hoursOfBatch({ rowCount: 201, hours: manifestHours }),
-            },
-          ],
-        }),
+        input({ dialect, batches: [{ ...batches(1)[0]!, timeRanges: timeRangesOfBatch(manifest) }] }),
       );
       const restriction = restrictionOf(statements, 'event_time');
       expect(restriction.subquery).toBe(false);
-      expect(restriction.hours.sort()).toEqual(manifestHours);
+      // The late row's own instant, and the 30 minutes of the on-time rows (not whole hours).
+      expect(restriction.ranges).toEqual([
+        { min: '2024-05-21 12:17:03.000042', max: '2024-05-21 12:17:03.000042' },
+        { min: '2024-05-31 11:40:00.000123', max: '2024-05-31 12:09:51.000123' },
+      ]);
+      const ledger = statements.find((sql) => sql.startsWith('INSERT INTO "amplitude"."export_loads"'))!;
+      // hours_read 3, hours_span from the late hour to the last (10 days + 1 hour), seconds_read.
+      const integer = dialect === 'redshift' ? 'INTEGER' : 'integer';
+      const bigint = dialect === 'redshift' ? 'BIGINT' : 'bigint';
+      expect(ledger).toContain(`CAST(3 AS ${integer}), CAST(241 AS ${integer}), CAST(1792 AS ${bigint})`);
     },
   );
 
-  it('joins the hours of every batch of the load, one range per run of consecutive hours', () => {
+  it('joins the ranges of every batch of the load, overlapping and touching ones into one', () => {
     const statements = buildLoadStatements(
       input({
         feed: 'merge_ids',
         batches: [
           {
             ...batches(2)[0]!,
-            hours: hoursOfBatch({ rowCount: 3, hours: ['2024-05-31T10', '2024-05-31T11'] }),
+            timeRanges: [
+              { min: '2024-05-31 10:00:00.000000', max: '2024-05-31 10:20:00.000000' },
+              { min: '2024-05-31 11:00:00.000000', max: '2024-05-31 11:59:59.999999' },
+            ],
           },
           {
             ...batches(2)[1]!,
-            hours: hoursOfBatch({ rowCount: 3, hours: ['2024-05-31T12', '2024-01-01T00'] }),
+            timeRanges: [
+              { min: '2024-01-01 00:00:00.500000', max: '2024-01-01 00:00:00.500000' },
+              { min: '2024-05-31 10:10:00.000000', max: '2024-05-31 10:30:00.000000' },
+              { min: '2024-05-31 12:00:00.000000', max: '2024-05-31 12:01:00.000000' },
+            ],
           },
         ],
       }),
     );
     const del = statements.find((sql) => sql.startsWith('DELETE FROM "amplitude_export_stage_unique"'))!;
     expect(del).toContain(
-      `"merge_ids_123"."merge_event_time" >= '2024-01-01 00:00:00' AND "merge_ids_123"."merge_event_time" < '2024-01-01 01:00:00'\n    OR "merge_ids_123"."merge_event_time" >= '2024-05-31 10:00:00' AND "merge_ids_123"."merge_event_time" < '2024-05-31 13:00:00'`,
+      `"merge_ids_123"."merge_event_time" >= '2024-01-01 00:00:00.500000' AND "merge_ids_123"."merge_event_time" <= '2024-01-01 00:00:00.500000'\n    OR "merge_ids_123"."merge_event_time" >= '2024-05-31 10:00:00.000000' AND "merge_ids_123"."merge_event_time" <= '2024-05-31 10:30:00.000000'\n    OR "merge_ids_123"."merge_event_time" >= '2024-05-31 11:00:00.000000' AND "merge_ids_123"."merge_event_time" <= '2024-05-31 12:01:00.000000'`,
     );
   });
 
-  it("falls back to the stage's own range for a batch without known hours (an old manifest)", () => {
+  it("falls back to the stage's own range for a batch without known times (an old manifest)", () => {
     const statements = buildLoadStatements(
-      input({ batches: [{ ...batches(2)[0]!, hours: [400_000] }, batches(2)[1]!] }),
+      input({
+        batches: [
+          {
+            ...batches(2)[0]!,
+            timeRanges: [{ min: '2024-05-31 10:00:00.000000', max: '2024-05-31 10:00:00.000000' }],
+          },
+          batches(2)[1]!,
+        ],
+      }),
     );
-    expect(restrictionOf(statements, 'event_time')).toEqual({ hours: [], subquery: true });
+    expect(restrictionOf(statements, 'event_time')).toEqual({ ranges: [], subquery: true });
   });
 });
 
-describe('hoursOfBatch and hourRuns', () => {
-  it('reads the recorded hours, or every hour from minTime to maxTime for an older manifest', () => {
-    const first = Date.parse('2024-05-31T10:00:00Z') / 3_600_000;
-    expect(hoursOfBatch({ rowCount: 2, hours: ['2024-05-31T10', '2024-05-31T12'] })).toEqual([
-      first,
-      first + 2,
+describe('timeRangesOfBatch', () => {
+  it('reads the recorded ranges; for older manifests whole hours within min/max, or min to max', () => {
+    const ranges = [{ min: '2024-05-31 10:15:00.000000', max: '2024-05-31 10:16:00.000000' }];
+    expect(timeRangesOfBatch({ rowCount: 2, timeRanges: ranges, hours: ['2024-05-31T10'] })).toEqual(ranges);
+    // Hours only (the batcher before time ranges): whole hours, consecutive ones joined.
+    expect(
+      timeRangesOfBatch({ rowCount: 3, hours: ['2024-05-31T10', '2024-05-31T11', '2024-05-31T13'] }),
+    ).toEqual([
+      { min: '2024-05-31 10:00:00.000000', max: '2024-05-31 11:59:59.999999' },
+      { min: '2024-05-31 13:00:00.000000', max: '2024-05-31 13:59:59.999999' },
+    ]);
+    // Hours with the earliest and latest time: the first hour from minTime, the last to maxTime.
+    expect(
+      timeRangesOfBatch({
+        rowCount: 3,
+        hours: ['2024-05-31T10', '2024-05-31T13'],
+        minTime: '2024-05-31 10:59:59.999999',
+        maxTime: '2024-05-31 13:00:00',
+      }),
+    ).toEqual([
+      { min: '2024-05-31 10:59:59.999999', max: '2024-05-31 10:59:59.999999' },
+      { min: '2024-05-31 13:00:00.000000', max: '2024-05-31 13:00:00.000000' },
     ]);
     expect(
-      hoursOfBatch({
+      timeRangesOfBatch({
         rowCount: 2,
-        minTime: '2024-05-31 10:59:59.999999',
-        maxTime: '2024-05-31 12:00:00.000000',
+        minTime: '2024-05-31 10:59:59.5',
+        maxTime: '2024-06-01 12:00:00.000000',
       }),
-    ).toEqual([first, first + 1, first + 2]);
-    expect(hoursOfBatch({ rowCount: 0 })).toEqual([]);
-    expect(hoursOfBatch({ rowCount: 5 })).toBeUndefined();
+    ).toEqual([{ min: '2024-05-31 10:59:59.500000', max: '2024-06-01 12:00:00.000000' }]);
+    expect(timeRangesOfBatch({ rowCount: 0 })).toEqual([]);
+    expect(timeRangesOfBatch({ rowCount: 5 })).toBeUndefined();
+    expect(
+      timeRangesOfBatch({ rowCount: 5, minTime: 'yesterday', maxTime: '2024-06-01 12:00:00' }),
+    ).toBeUndefined();
+  });
+});
+
+describe('time ranges', () => {
+  it('are runs of the minutes that hold rows, each from its first row to its last', () => {
+    const tally = new TimeTally();
+    for (const time of [
+      '2024-05-31 10:00:59.999999',
+      '2024-05-31 10:00:00.000001',
+      '2024-05-31 10:01:30.000000',
+      '2024-05-31 10:03:00.000000',
+      '2024-05-31 09:59:59.999999',
+    ]) {
+      tally.add(time);
+    }
+    expect(tally.ranges()).toEqual([
+      { min: '2024-05-31 09:59:59.999999', max: '2024-05-31 10:01:30.000000' },
+      { min: '2024-05-31 10:03:00.000000', max: '2024-05-31 10:03:00.000000' },
+    ]);
+    expect(tally.hours()).toEqual(['2024-05-31T09', '2024-05-31T10']);
   });
 
-  it('merges the closest runs first when there are more than allowed', () => {
-    expect(hourRuns([1, 2, 3, 10, 12, 40], MAX_HOUR_RANGES)).toEqual([
-      { first: 1, last: 3 },
-      { first: 10, last: 10 },
-      { first: 12, last: 12 },
-      { first: 40, last: 40 },
+  it('merge across the smallest gaps first when there are more than allowed', () => {
+    const at = (minute: number) =>
+      formatTimestamp(BigInt(Date.parse('2024-05-31T00:00:00Z') + minute * 60_000) * 1000n);
+    const points = [1, 2.5, 10, 12, 40].map((minute) => ({ min: at(minute), max: at(minute) }));
+    expect(mergeTimeRanges(points, MAX_TIME_RANGES)).toEqual(points);
+    expect(mergeTimeRanges(points, 3)).toEqual([
+      { min: at(1), max: at(2.5) },
+      { min: at(10), max: at(12) },
+      { min: at(40), max: at(40) },
     ]);
-    expect(hourRuns([1, 2, 3, 10, 12, 40], 2)).toEqual([
-      { first: 1, last: 12 },
-      { first: 40, last: 40 },
-    ]);
+    const many = Array.from({ length: 1000 }, (_, i) => ({ min: at(i * 3), max: at(i * 3 + 1) }));
+    expect(mergeTimeRanges(many, MAX_TIME_RANGES)).toHaveLength(MAX_TIME_RANGES);
+  });
+
+  it('count the hours they touch, the span, and the seconds they cover', () => {
     expect(
-      hourRuns(
-        Array.from({ length: 1000 }, (_, i) => i * 3),
-        MAX_HOUR_RANGES,
-      ),
-    ).toHaveLength(MAX_HOUR_RANGES);
+      timeCovered([
+        { min: '2024-05-31 10:59:00.000000', max: '2024-05-31 11:00:00.000000' },
+        { min: '2024-05-31 11:30:00.000000', max: '2024-05-31 11:30:00.000000' },
+        { min: '2024-05-31 14:00:00.000000', max: '2024-05-31 14:59:59.999999' },
+      ]),
+    ).toEqual({ hours: 3, span: 5, seconds: 60 + 3600 + 1 });
+    expect(timeCovered([])).toEqual({ hours: 0, span: 0, seconds: 0 });
   });
 });

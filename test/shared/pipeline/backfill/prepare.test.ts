@@ -6,8 +6,8 @@ import type { BatchManifest, CopyManifest } from '#shared/format/manifest.ts';
 import type { BackfillChunk } from '#shared/pipeline/backfill/plan.ts';
 import { backfillLoadId, type PrepareDeps, prepareChunk } from '#shared/pipeline/backfill/prepare.ts';
 import { generateSample } from '#shared/sample/generate.ts';
-import { hoursOfBatch } from '#shared/sql/hours-read.ts';
 import { buildLoadStatements } from '#shared/sql/load.ts';
+import { timeRangesOfBatch } from '#shared/sql/time-read.ts';
 import { manualClock, PROJECT_ID, settingsFor, type TempStores, tempStores } from '../batcher/support.ts';
 
 const CHUNK: BackfillChunk = {
@@ -81,7 +81,7 @@ describe('prepareChunk', () => {
             source: 'backfill',
             duplicatesInBatch: manifest.batch.duplicatesInBatch,
             quarantined: 0,
-            hours: hoursOfBatch(manifest.batch),
+            timeRanges: timeRangesOfBatch(manifest.batch),
             ...(manifest.batch.oldestLandedAt ? { landedAt: manifest.batch.oldestLandedAt } : {}),
           },
         ],

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { eventFileName, sortFiles } from '#shared/base/export-files.ts';
 import { PREFIXES, quarantineKey } from '#shared/base/staging-keys.ts';
 import { type BatchManifest, parseBatchManifest } from '#shared/format/manifest.ts';
+import { MAX_TIME_RANGES } from '#shared/format/time-ranges.ts';
 import { runBatcher, writeBatch } from '#shared/pipeline/batcher/batcher.ts';
 import { discoverRange } from '#shared/pipeline/batcher/discover.ts';
 import { readProcessed } from '#shared/pipeline/batcher/state.ts';
@@ -125,6 +126,18 @@ describe('runBatcher', () => {
       expect(batch.hours).toEqual([
         ...new Set(times.map((time) => `${time.slice(0, 10)}T${time.slice(11, 13)}`)),
       ]);
+      // Time ranges, what a load reads of the target: sorted and disjoint, each from a row's time
+      // to a row's time, every row's time in one, and no more than a load uses.
+      const ranges = batch.timeRanges!;
+      expect(ranges.length).toBeGreaterThan(1);
+      expect(ranges.length).toBeLessThanOrEqual(MAX_TIME_RANGES);
+      const rowTimes = new Set(times);
+      for (const [i, range] of ranges.entries()) {
+        expect(rowTimes.has(range.min) && rowTimes.has(range.max)).toBe(true);
+        if (i > 0) expect(range.min > ranges[i - 1]!.max).toBe(true);
+      }
+      expect(times.filter((time) => !ranges.some((r) => r.min <= time && time <= r.max))).toEqual([]);
+      expect([ranges[0]!.min, ranges.at(-1)!.max]).toEqual([batch.minTime, batch.maxTime]);
       // The oldest landing file's time (its mtime here: S3 LastModified in AWS).
       const { landing } = temp;
       const landed = await Promise.all(

@@ -7,6 +7,7 @@ import { manifestKey, quarantineKey, stagingPrefix } from '#shared/base/staging-
 import type { PipelineSettings } from '#shared/config/pipeline.ts';
 import { type BatchManifest, type BatchSource, entriesFromParts } from '#shared/format/manifest.ts';
 import { PartWriter } from '#shared/format/parts.ts';
+import { TimeTally } from '#shared/format/time-ranges.ts';
 import { columnsOf, type Feed, timeColumnOf } from '#shared/schema/columns.ts';
 import { ensureWarehouseObjects } from '#shared/sql/ensure.ts';
 import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
@@ -53,6 +54,12 @@ export interface StageBatchInput {
   readonly corruptCsv?: string;
   /** ISO time the batch's oldest landing file landed. @default - unknown */
   readonly oldestLandedAt?: string;
+  /**
+   * Which time fields the manifest has: the batcher's today (`ranges`: time ranges, hours and
+   * min/max), or those of older batchers (`hours`: hours and min/max; `min-max` only).
+   * @default 'ranges'
+   */
+  readonly timeFields?: 'ranges' | 'hours' | 'min-max';
 }
 
 function uploadTimeColumn(feed: Feed): string {
@@ -92,16 +99,14 @@ export async function stageBatch(store: ObjectStore, input: StageBatchInput): Pr
   const quarantined = input.quarantined ?? {};
   const quarantinedTotal = Object.values(quarantined).reduce((sum, n) => sum + n, 0);
   const duplicatesInBatch = input.duplicatesInBatch ?? 0;
-  const times = range(rows.map((row) => row[timeColumnOf(feed)]));
-  // As the batcher records them: the distinct hours of the rows' times.
-  const hours = [
-    ...new Set(
-      rows.flatMap((row) => {
-        const time = row[timeColumnOf(feed)];
-        return typeof time === 'string' ? [`${time.slice(0, 10)}T${time.slice(11, 13)}`] : [];
-      }),
-    ),
-  ].sort();
+  // As the batcher records them, with its own tally.
+  const tally = new TimeTally();
+  for (const row of rows) {
+    const time = row[timeColumnOf(feed)];
+    if (typeof time === 'string') tally.add(time);
+  }
+  const timeFields = input.timeFields ?? 'ranges';
+  const timeRanges = tally.isEmpty ? undefined : tally.ranges();
   const uploads = range(rows.map((row) => row[uploadTimeColumn(feed)]));
   const manifest: BatchManifest = {
     entries,
@@ -120,8 +125,9 @@ export async function stageBatch(store: ObjectStore, input: StageBatchInput): Pr
       adjusted: {},
       bytesIn: 1000,
       bytesOut: entries.reduce((sum, entry) => sum + entry.meta.content_length, 0),
-      ...(times ? { minTime: times.min, maxTime: times.max } : {}),
-      ...(hours.length > 0 ? { hours } : {}),
+      ...(timeRanges ? { minTime: timeRanges[0]!.min, maxTime: timeRanges.at(-1)!.max } : {}),
+      ...(timeRanges && timeFields !== 'min-max' ? { hours: tally.hours() } : {}),
+      ...(timeRanges && timeFields === 'ranges' ? { timeRanges } : {}),
       ...(uploads ? { minUploadTime: uploads.min, maxUploadTime: uploads.max } : {}),
       ...(input.oldestLandedAt ? { oldestLandedAt: input.oldestLandedAt } : {}),
     },

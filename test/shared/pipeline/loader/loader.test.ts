@@ -42,6 +42,23 @@ async function world(overrides: Parameters<typeof makeWorld>[1] = {}) {
   return created;
 }
 
+/** The runner, recording the statements of every transaction it runs into `transactions`. */
+function recordingRunner(runner: SqlRunner, transactions: string[][]): SqlRunner {
+  return {
+    ...runner,
+    dialect: runner.dialect,
+    transaction: (statements, options) => {
+      transactions.push([...statements]);
+      return runner.transaction(statements, options);
+    },
+    query: (sql) => runner.query(sql),
+    startTransaction: (statements, options) => runner.startTransaction(statements, options),
+    describe: (id) => runner.describe(id),
+    loadErrorDetails: (failed) => runner.loadErrorDetails(failed),
+    close: () => runner.close(),
+  };
+}
+
 const now = new Date('2024-03-02T11:10:02.500Z');
 const clock = () => now;
 
@@ -165,9 +182,11 @@ describe('runLoader on PostgreSQL', () => {
       batchIds: ['ev-a', 'ev-b'],
       rowsLoaded: 3,
       durationMs: expect.any(Number),
-      // The rows' hours: 2024-03-01T10 and 2024-03-02T11, a day apart.
+      // The rows' hours: 2024-03-01T10 and 2024-03-02T11, a day apart; within them only the
+      // rows' two instants (2 us, rounded up to a second).
       hoursRead: 2,
       hoursSpan: 26,
+      secondsRead: 1,
     });
     const loadIds = await selectRows(db.url, `SELECT DISTINCT load_id FROM "${w.schema}".export_loads`);
     expect(loadIds).toEqual([{ load_id: load!.loadId }]);
@@ -232,11 +251,13 @@ describe('runLoader on PostgreSQL', () => {
     ]);
   });
 
-  it('reads only the hours of the rows, one 10 days late included, and still skips its duplicate', async () => {
+  it('reads only the times of the rows, one 10 days late included, and still skips its duplicate', async () => {
     const w = await world({ feeds: ['events'] });
+    // 40 rows 45 s apart from 10:45 (every minute to 11:14 has one), and one 10 days late.
+    const at = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace('Z', '000');
     const rows = [
       ...Array.from({ length: 40 }, (_, i) =>
-        eventRow(`u-${i}`, { event_time: `2024-03-01 1${i % 2}:${String(i).padStart(2, '0')}:00.000000` }),
+        eventRow(`u-${i}`, { event_time: at(Date.parse('2024-03-01T10:45:00Z') + i * 45_000) }),
       ),
       eventRow('u-late', { event_time: '2024-02-20 07:30:00.000000' }),
     ];
@@ -249,35 +270,26 @@ describe('runLoader on PostgreSQL', () => {
     // The same rows again under another batch id: every one is a duplicate of a loaded row.
     const replay = { batchId: 'ev-b', feed: 'events' as const, rows };
     const transactions: string[][] = [];
-    const runner: SqlRunner = {
-      ...w.runner,
-      dialect: w.runner.dialect,
-      transaction: (statements, options) => {
-        transactions.push([...statements]);
-        return w.runner.transaction(statements, options);
-      },
-      query: (sql) => w.runner.query(sql),
-      startTransaction: (statements, options) => w.runner.startTransaction(statements, options),
-      describe: (id) => w.runner.describe(id),
-      loadErrorDetails: (failed) => w.runner.loadErrorDetails(failed),
-      close: () => w.runner.close(),
-    };
+    const runner = recordingRunner(w.runner, transactions);
     const first = await runLoader({ store: w.store, runner, settings: w.settings, clock });
     await stageBatch(w.store, replay);
     const second = await runLoader({ store: w.store, runner, settings: w.settings, clock });
 
     expect([first.feeds[0]!.rowsLoaded, second.feeds[0]!.rowsLoaded]).toEqual([41, 0]);
     expect(second.feeds[0]!.duplicatesSkipped).toBe(41);
-    // Three hours read, spanning from the late row's hour to the last on-time one.
+    // Three hours touched, spanning from the late row's hour to the last on-time one; of them
+    // only 10:45:00 .. 11:14:15 (1755 s) and the late row's instant are read.
     const span = (Date.parse('2024-03-01T11:00Z') - Date.parse('2024-02-20T07:00Z')) / 3_600_000 + 1;
-    expect(first.feeds[0]!.loads.map((load) => [load.hoursRead, load.hoursSpan])).toEqual([[3, span]]);
+    expect(first.feeds[0]!.loads.map((load) => [load.hoursRead, load.hoursSpan, load.secondsRead])).toEqual([
+      [3, span, 1756],
+    ]);
     // Landed 2024-03-02T11:02:00Z, committed at the clock's 11:10:02.5.
     expect(first.feeds[0]!.landingToCommitSeconds).toEqual([483]);
     expect(second.feeds[0]!.landingToCommitSeconds).toEqual([]);
     // The ledger keeps both per batch: landing time and delay, hours read and their span.
     const ledger = await selectRows(
       db.url,
-      `SELECT batch_id, to_char(landed_at, 'YYYY-MM-DD"T"HH24:MI:SS') AS landed, landing_delay_seconds::float8 AS delay, hours_read, hours_span FROM "${w.schema}".export_loads ORDER BY batch_id`,
+      `SELECT batch_id, to_char(landed_at, 'YYYY-MM-DD"T"HH24:MI:SS') AS landed, landing_delay_seconds::float8 AS delay, hours_read, hours_span, seconds_read::float8 AS seconds_read FROM "${w.schema}".export_loads ORDER BY batch_id`,
     );
     expect(ledger).toEqual([
       {
@@ -286,8 +298,9 @@ describe('runLoader on PostgreSQL', () => {
         delay: expect.any(Number),
         hours_read: 3,
         hours_span: span,
+        seconds_read: 1756,
       },
-      { batch_id: 'ev-b', landed: null, delay: null, hours_read: 3, hours_span: span },
+      { batch_id: 'ev-b', landed: null, delay: null, hours_read: 3, hours_span: span, seconds_read: 1756 },
     ]);
     // The database's own clock at the insert, not the run's: about now minus the landing.
     const expected = (Date.now() - Date.parse('2024-03-02T11:02:00Z')) / 1000;
@@ -296,11 +309,51 @@ describe('runLoader on PostgreSQL', () => {
     for (const statements of transactions) {
       const del = statements.find((sql) => sql.startsWith('DELETE FROM "amplitude_export_stage_unique"'))!;
       expect(del).not.toMatch(/BETWEEN|\(SELECT/);
-      expect(del.match(/"event_time" >= '[^']+' AND "[^"]+"\."event_time" < '[^']+'/g)).toEqual([
-        `"event_time" >= '2024-02-20 07:00:00' AND "events_777"."event_time" < '2024-02-20 08:00:00'`,
-        `"event_time" >= '2024-03-01 10:00:00' AND "events_777"."event_time" < '2024-03-01 12:00:00'`,
+      expect(del.match(/"event_time" >= '[^']+' AND "[^"]+"\."event_time" <= '[^']+'/g)).toEqual([
+        `"event_time" >= '2024-02-20 07:30:00.000000' AND "events_777"."event_time" <= '2024-02-20 07:30:00.000000'`,
+        `"event_time" >= '2024-03-01 10:45:00.000000' AND "events_777"."event_time" <= '2024-03-01 11:14:15.000000'`,
       ]);
     }
+  });
+
+  it('detects duplicates at the exact first and last instant a load reads, to the microsecond', async () => {
+    const w = await world({ feeds: ['events'] });
+    // Loaded first: rows at the ends of what the replay below reads, one at an hour's last
+    // microsecond and one at the next hour's first.
+    const ends = [
+      eventRow('u-first', { event_time: '2024-03-01 10:00:00.000001' }),
+      eventRow('u-hour-end', { event_time: '2024-03-01 10:59:59.999999' }),
+      eventRow('u-hour-start', { event_time: '2024-03-01 11:00:00.000000' }),
+      eventRow('u-last', { event_time: '2024-03-01 11:00:59.999999' }),
+    ];
+    await stageBatch(w.store, { batchId: 'ev-a', feed: 'events', rows: ends });
+    await runLoader({ store: w.store, runner: w.runner, settings: w.settings, clock });
+    // The replay's ranges end exactly at its duplicates: 10:00:00.000001 alone, and
+    // 10:59:59.999999 .. 11:00:59.999999 (consecutive minutes), with a new row inside it.
+    const transactions: string[][] = [];
+    const runner = recordingRunner(w.runner, transactions);
+    await stageBatch(w.store, {
+      batchId: 'ev-b',
+      feed: 'events',
+      rows: [...ends, eventRow('u-new', { event_time: '2024-03-01 11:00:30.500000' })],
+    });
+    const replay = await runLoader({ store: w.store, runner, settings: w.settings, clock });
+
+    expect([replay.feeds[0]!.rowsLoaded, replay.feeds[0]!.duplicatesSkipped]).toEqual([1, 4]);
+    expect(await eventUuids(db.url, w.schema)).toEqual([
+      'u-first',
+      'u-hour-end',
+      'u-hour-start',
+      'u-last',
+      'u-new',
+    ]);
+    const del = transactions[0]!.find((sql) =>
+      sql.startsWith('DELETE FROM "amplitude_export_stage_unique"'),
+    )!;
+    expect(del.match(/"event_time" >= '[^']+' AND "[^"]+"\."event_time" <= '[^']+'/g)).toEqual([
+      `"event_time" >= '2024-03-01 10:00:00.000001' AND "events_777"."event_time" <= '2024-03-01 10:00:00.000001'`,
+      `"event_time" >= '2024-03-01 10:59:59.999999' AND "events_777"."event_time" <= '2024-03-01 11:00:59.999999'`,
+    ]);
   });
 
   it('moves a replayed batch to loaded without any COPY', async () => {
