@@ -48,6 +48,14 @@ export function loadedBatchesQuery(schema: string, target: string, batchIds: rea
   return `SELECT ${quoteIdent('batch_id')}, ${quoteIdent('load_id')}, ${quoteIdent('rows_loaded')}, ${quoteIdent('duplicates_skipped')}, ${quoteIdent('quarantined')}, ${quoteIdent('rows_erased')} FROM ${ledgerTable(schema)} WHERE ${ledgerRowsOf(target)} AND ${quoteIdent('batch_id')} IN (${list}) ORDER BY ${quoteIdent('target_table')}`;
 }
 
+/**
+ * What the ledger says is loaded into one target table: `batches` and `rows_loaded` (one
+ * row; the sum is null when nothing is). The local runner tells a restarted run's user this.
+ */
+export function loadedTotalsQuery(schema: string, target: string): string {
+  return `SELECT COUNT(*) AS ${quoteIdent('batches')}, SUM(${quoteIdent('rows_loaded')}) AS ${quoteIdent('rows_loaded')} FROM ${ledgerTable(schema)} WHERE ${ledgerRowsOf(target)}`;
+}
+
 /** Columns the ledger has (`column_name`); none when it does not exist. */
 export function ledgerColumnsQuery(schema: string): string {
   return `SELECT column_name FROM information_schema.columns WHERE table_schema = ${quoteLiteral(assertIdentifier(schema, 'schema'))} AND table_name = ${quoteLiteral(LEDGER_TABLE)}`;

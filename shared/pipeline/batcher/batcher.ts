@@ -22,7 +22,7 @@ import {
   type OpenBatchFile,
   writeOpenBatch,
 } from './state.ts';
-import { batchIdFor, type WrittenBatch, writeBatch } from './write.ts';
+import { batchIdFor, type StagingProgress, type WrittenBatch, writeBatch } from './write.ts';
 
 export { defaultWorkerCount } from './pool.ts';
 export {
@@ -76,6 +76,25 @@ export interface RunBatcherInput {
    * the schedule still loads the batches. @default - none: the loader's schedule alone
    */
   readonly startLoad?: () => Promise<void>;
+  /**
+   * Told how far the run is, after every slice of lines staged and every batch written (the
+   * local runner draws a progress line from it). Called often: it must be cheap.
+   * @default - none
+   */
+  readonly onProgress?: (progress: BatcherProgress) => void;
+}
+
+/** How far a batcher run is, across feeds: each figure counts up from 0 during the run. */
+export interface BatcherProgress {
+  readonly feed: Feed;
+  /** Landing files read so far this run. */
+  readonly files: number;
+  /** Landing files this run found to batch (recovered batches included). */
+  readonly filesFound: number;
+  /** Input lines read so far this run. */
+  readonly lines: number;
+  /** Batches written so far this run. */
+  readonly batches: number;
 }
 
 export interface FeedSummary {
@@ -95,6 +114,8 @@ export interface FeedSummary {
   batches: string[];
   /** Batches a crashed run had started, finished first by this one. */
   recovered: string[];
+  /** Staging-store keys of the quarantine files this run wrote (gzip JSON lines, one per bad line). */
+  quarantineKeys: string[];
   /** Files discovered but left for the next run (time budget). */
   filesLeft: number;
   /** Unbatched files of the day before the look-back window: only a backfill loads them. */
@@ -184,6 +205,8 @@ class BatcherRun {
   private readonly maxBytes: number;
   private spentMs = 0;
   private spentBytes = 0;
+  /** Files of the current feed this run found to batch (see BatcherProgress.filesFound). */
+  private filesFound = 0;
 
   constructor(
     private readonly input: RunBatcherInput,
@@ -207,13 +230,18 @@ class BatcherRun {
     for (const feed of order) {
       const summary = emptyFeedSummary();
       feeds[feed] = summary;
-      for (const open of await listOpenBatches(this.input.staging, feed)) {
+      const recovering = await listOpenBatches(this.input.staging, feed);
+      this.filesFound = recovering.reduce((sum, open) => sum + open.files.length, 0);
+      for (const open of recovering) {
         await this.finish(open, summary);
         summary.recovered.push(open.batchId);
+        this.report(feed, summary);
       }
       const found = await discover({ ...this.input, feed });
       summary.tooOld = found.tooOld.length;
       summary.tooOldKeys = found.tooOld.slice(0, TOO_OLD_KEYS_SHOWN).map((file) => file.key);
+      this.filesFound += found.files.length;
+      this.report(feed, summary);
       const groups = this.group(found.files);
       for (let i = 0; i < groups.length; i++) {
         const files = groups[i]!;
@@ -231,9 +259,21 @@ class BatcherRun {
         await writeOpenBatch(this.input.staging, open);
         await this.finish(open, summary);
         summary.batches.push(open.batchId);
+        this.report(feed, summary);
       }
     }
     return { stoppedForBudget, feeds };
+  }
+
+  /** The feed's progress: the batches finished so far plus what the batch under way has staged. */
+  private report(feed: Feed, summary: FeedSummary, staging = { files: 0, lines: 0 }): void {
+    this.input.onProgress?.({
+      feed,
+      files: summary.files + staging.files,
+      filesFound: this.filesFound,
+      lines: summary.lines + staging.lines,
+      batches: summary.batches.length + summary.recovered.length,
+    });
   }
 
   /** Writes the batch (unless its manifest already exists), marks its files processed, closes it. */
@@ -255,6 +295,9 @@ class BatcherRun {
         createdAt: open.createdAt,
         ...(this.input.gzipLevel !== undefined ? { gzipLevel: this.input.gzipLevel } : {}),
         workers: this.input.workers ?? defaultWorkerCount(),
+        ...(this.input.onProgress
+          ? { onProgress: (staging: StagingProgress) => this.report(open.feed, summary, staging) }
+          : {}),
       });
       addWritten(summary, written);
     }
@@ -333,6 +376,7 @@ export function emptyFeedSummary(): FeedSummary {
     bytesOut: 0,
     batches: [],
     recovered: [],
+    quarantineKeys: [],
     filesLeft: 0,
     tooOld: 0,
     tooOldKeys: [],
@@ -347,6 +391,7 @@ function addWritten(summary: FeedSummary, written: WrittenBatch): void {
   summary.blankLines += written.blankLines;
   summary.bytesIn += batch.bytesIn;
   summary.bytesOut += batch.bytesOut;
+  if (batch.quarantineKey !== undefined) summary.quarantineKeys.push(batch.quarantineKey);
   for (const [reason, count] of Object.entries(batch.quarantined)) {
     summary.quarantined[reason] = (summary.quarantined[reason] ?? 0) + count;
   }

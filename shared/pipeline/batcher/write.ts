@@ -78,6 +78,17 @@ export interface WriteBatchInput {
    * @default 0 (this thread only)
    */
   readonly workers?: number;
+  /**
+   * Told after every slice of lines applied how far this attempt is (a progress line).
+   * A retried attempt starts again from 0. @default - none
+   */
+  readonly onProgress?: (progress: StagingProgress) => void;
+}
+
+/** What the attempt under way has read: whole files, and lines (of the file being read too). */
+export interface StagingProgress {
+  readonly files: number;
+  readonly lines: number;
 }
 
 export interface WrittenBatch {
@@ -166,6 +177,7 @@ async function stageOnce(
       const reason = unreadable.get(file.key);
       if (reason === undefined) await stager.stage(file);
       else await stager.quarantineWhole(file, reason);
+      stager.filesDone++;
     }
     await stager.drain();
     partInfos = await parts.close();
@@ -242,6 +254,8 @@ class BatchStager {
     maxUploadTime: undefined,
     times: new TimeTally(),
   };
+  /** Files whose every slice is submitted (see StagingProgress). */
+  filesDone = 0;
   private readonly seen = new Set<string>();
   private readonly inFlight: { result: Promise<SliceResult>; file: FileProgress }[] = [];
   private readonly maxInFlight: number;
@@ -374,6 +388,7 @@ class BatchStager {
     }
     file.linesBefore += slice.lines;
     tally.blankLines += slice.blankLines;
+    this.input.onProgress?.({ files: this.filesDone, lines: tally.lines });
   }
 
   private async open(file: BatchFile): Promise<OpenedFile> {

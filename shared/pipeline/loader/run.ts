@@ -35,6 +35,11 @@ export interface LoaderOptions {
   readonly leaseTtlMs?: number;
   /** Records this process in the lease and takes over one whose process is gone (the local runner). @default - TTL only */
   readonly leaseHolder?: LeaseHolderCheck;
+  /**
+   * Told the feeds' figures after every committed load transaction (the local runner's
+   * progress line). @default - none
+   */
+  readonly onProgress?: (feeds: readonly FeedLoadSummary[]) => void;
 }
 
 const RUN_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,47}$/;
@@ -57,6 +62,7 @@ export class LoaderRun {
   readonly started: number;
   readonly budgetMs: number | undefined;
   readonly leaseTtlMs: number;
+  readonly onProgress: ((feeds: readonly FeedLoadSummary[]) => void) | undefined;
   readonly feeds: FeedLoadSummary[];
   readonly errors: LoaderError[] = [];
   lease: Lease | undefined;
@@ -78,6 +84,7 @@ export class LoaderRun {
     }
     this.budgetMs = options.budgetMs;
     this.leaseTtlMs = options.leaseTtlMs ?? DEFAULT_LOADER_LEASE_TTL_MS;
+    this.onProgress = options.onProgress;
     this.feeds = options.settings.feeds.map(emptyFeedLoadSummary);
   }
 

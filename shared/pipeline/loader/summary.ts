@@ -43,6 +43,12 @@ export interface FeedLoadSummary {
   rowsLoaded: number;
   /** Lines dropped as duplicates: inside their batch, across batches, and against the table. */
   duplicatesSkipped: number;
+  /**
+   * Of `duplicatesSkipped`, those the batcher could not drop because the first copy was in
+   * another batch: loaded before, or in the same load. The rest are the batches' own
+   * `duplicatesInBatch`, which the batcher reported already.
+   */
+  duplicatesAcrossBatches: number;
   quarantined: number;
   /** Staged rows of erased people dropped (the ledger's rows_erased). */
   rowsErased: number;
@@ -90,6 +96,7 @@ export function emptyFeedLoadSummary(feed: Feed): FeedLoadSummary {
     feed,
     rowsLoaded: 0,
     duplicatesSkipped: 0,
+    duplicatesAcrossBatches: 0,
     quarantined: 0,
     rowsErased: 0,
     batchesLoaded: 0,

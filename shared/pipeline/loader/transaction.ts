@@ -95,6 +95,7 @@ export async function loadGroup(
     }
     rowsLoaded += figure.rows;
     summary.duplicatesSkipped += figure.duplicates;
+    summary.duplicatesAcrossBatches += Math.max(0, figure.duplicates - manifest.batch.duplicatesInBatch);
     summary.quarantined += figure.quarantined;
     summary.rowsErased += figure.erased;
     const upload = parseWarehouseTime(manifest.batch.maxUploadTime);
@@ -112,6 +113,7 @@ export async function loadGroup(
     ...(read ? { hoursRead: read.hours, hoursSpan: read.span, secondsRead: read.seconds } : {}),
   });
   if (copyKey) await store.delete(copyKey).catch(() => undefined);
+  run.onProgress?.(run.feeds);
   return 'loaded';
 }
 
