@@ -6,6 +6,11 @@ export interface CliIo {
   readonly cwd: string;
   /** Resolves when the user asks to stop (Ctrl-C); long-running commands race against it. */
   readonly interrupted?: Promise<void>;
+  /**
+   * What stderr is when it is a terminal (`process.stderr`): long runs draw a progress line
+   * there. Absent or `isTTY` false (a file, a pipe, tests, CI): no progress lines at all.
+   */
+  readonly terminal?: { readonly isTTY?: boolean; readonly columns?: number };
 }
 
 /** A failure the user can fix; printed without a stack trace. */

@@ -80,5 +80,6 @@ function processIo(): CliIo {
     env: process.env,
     cwd: process.cwd(),
     interrupted,
+    terminal: process.stderr,
   };
 }

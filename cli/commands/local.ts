@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { systemClock } from '#shared/base/clock.ts';
-import { type BatcherSummary, runBatcher } from '#shared/pipeline/batcher/batcher.ts';
+import { type BatcherProgress, runBatcher } from '#shared/pipeline/batcher/batcher.ts';
 import { pendingBatchStats } from '#shared/pipeline/loader/backlog.ts';
 import { runLoader } from '#shared/pipeline/loader/loader.ts';
 import type { LoaderSummary } from '#shared/pipeline/loader/summary.ts';
@@ -10,7 +10,21 @@ import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
 import type { CliIo, Command } from '../io.ts';
 import { connectHint, queryHint } from '../local/connect.ts';
 import { type LocalContext, openLocalContext, withoutPassword } from '../local/context.ts';
+import { DEMO_PROJECT_ID, writeNextDemoHour } from '../local/demo.ts';
 import { describeHolder, localLeaseHolder, releaseLocalLeases } from '../local/leases.ts';
+import { ProgressLine, type ProgressStream } from '../local/progress.ts';
+import {
+  type AlreadyLoaded,
+  alreadyLoaded,
+  count,
+  describeAlreadyLoaded,
+  describeBatch,
+  describeBatcherProgress,
+  describeLoad,
+  describeLoaderProgress,
+  describeQuarantine,
+  quarantinePaths,
+} from '../local/report.ts';
 import { parseInterval, parseOptions } from '../options.ts';
 
 const HELP = `Usage: redshift-export local [--once] [options]
@@ -22,7 +36,8 @@ Runs the pipeline on this machine: a folder in the Amplitude S3-export layout is
 loaded exactly once into PostgreSQL (an embedded server unless --database-url is given).
 
 Options:
-  --once                 one batch cycle and one load cycle, then print a JSON summary and exit
+  --once                 one batch cycle and one load cycle, then print a JSON summary (stdout)
+                         and a short one for people (stderr) and exit
   --home DIR             local state: object store, embedded PostgreSQL data (default .local)
   --landing DIR          Amplitude S3-export files (default <home>/landing)
   --landing-prefix P     subfolder of the landing folder the export files are in (default none)
@@ -34,7 +49,8 @@ Options:
   --lookback-days N      days back that discovery lists (default 2)
   --batch-every D        batch cycle interval, e.g. 5m, 30s (default 5m)
   --load-every D         load cycle interval (default 10m)
-  --demo                 write a sample day first when the landing folder is empty (npm start)
+  --demo                 write a sample day first when the landing folder is empty, then a new
+                         sample hour before each batch cycle (npm start)
 `;
 
 const OPTIONS = {
@@ -70,7 +86,7 @@ export const run: Command = async (argv, io) => {
   const loadEveryMs = parseInterval(values['load-every'] ?? '10m', '--load-every');
   const home = resolve(io.cwd, values.home ?? '.local');
   const landingDir = resolve(io.cwd, values.landing ?? join(home, 'landing'));
-  if (values.demo) await writeDemoDataIfEmpty(landingDir, io);
+  const wroteDay = values.demo ? await writeDemoDataIfEmpty(landingDir, io) : false;
 
   const context = await openLocalContext(
     {
@@ -87,21 +103,52 @@ export const run: Command = async (argv, io) => {
     io,
   );
   const interrupted = io.interrupted ?? new Promise<void>(() => undefined);
+  const progress = new ProgressLine(io.terminal && terminalStream(io, io.terminal));
+  // The demo's next hour: before every batch cycle, except right after the sample day. Only
+  // into the demo's own project: a landing folder of real exports is left as it is.
+  let skipDemoHour = wroteDay;
+  const demoProject = context.settings.projectId === DEMO_PROJECT_ID;
+  if (values.demo && !demoProject) {
+    io.stderr(
+      `--demo: the landing folder holds project ${context.settings.projectId}'s files, not the sample's (${DEMO_PROJECT_ID}); no sample hours are added to it.\n`,
+    );
+  }
+  const produce =
+    values.demo && demoProject
+      ? async () => {
+          if (skipDemoHour) {
+            skipDemoHour = false;
+            return;
+          }
+          io.stderr(`[${new Date().toISOString()}] ${await writeNextDemoHour(landingDir, new Date())}\n`);
+        }
+      : undefined;
   try {
+    const before = await loadedBefore(context);
     if (values.once) {
-      const cycle = runCycle(context, 'both');
+      await produce?.();
+      const cycle = runCycle(context, 'both', { progress });
       const outcome = await Promise.race([cycle, interrupted.then(() => 'interrupted' as const)]);
+      progress.clear();
       if (outcome === 'interrupted') {
         // The cycle goes on until the process exits; whatever it fails with now is moot.
         cycle.catch(() => undefined);
         return await stopOnSignal(context, io);
       }
       io.stdout(`${JSON.stringify(outcome)}\n`);
+      io.stderr(onceReport(outcome, context, before));
       io.stderr(queryHint(context));
       return reportSkips(outcome, io);
     }
-    return await runScheduled(context, io, batchEveryMs, loadEveryMs);
+    return await runScheduled(context, io, {
+      batchEveryMs,
+      loadEveryMs,
+      progress,
+      before,
+      ...(produce ? { produce } : {}),
+    });
   } finally {
+    progress.clear();
     await context.close();
   }
 };
@@ -145,8 +192,9 @@ export type CycleSummary = Awaited<ReturnType<typeof runCycle>>;
 export async function runCycle(
   context: LocalContext,
   kind: CycleKind,
-  options: { readonly startLoad?: () => Promise<void> } = {},
+  options: { readonly startLoad?: () => Promise<void>; readonly progress?: ProgressLine } = {},
 ) {
+  const { progress } = options;
   const clock = systemClock;
   const runId = randomUUID();
   const batch =
@@ -161,7 +209,9 @@ export async function runCycle(
           leaseHolder: localLeaseHolder,
           // A cycle of both loads right after anyway.
           ...(kind === 'batch' && options.startLoad ? { startLoad: options.startLoad } : {}),
+          ...(progress?.enabled ? { onProgress: batcherProgress(progress) } : {}),
         });
+  if (kind !== 'batch') progress?.update('loading: looking for pending batches', true);
   const loaded =
     kind === 'batch'
       ? undefined
@@ -172,6 +222,9 @@ export async function runCycle(
           clock,
           runId,
           leaseHolder: localLeaseHolder,
+          ...(progress?.enabled
+            ? { onProgress: (feeds) => progress.update(describeLoaderProgress(feeds)) }
+            : {}),
         });
   // A run that found the loader lease held did not look at the pending batches: count them
   // now rather than report 0.
@@ -182,6 +235,15 @@ export async function runCycle(
     ...(batch ? { batch } : {}),
     ...(load ? { load } : {}),
     database: withoutPassword(context.databaseUrl),
+  };
+}
+
+/** Draws the batcher's progress; a feed's first figures always, so each feed shows up. */
+function batcherProgress(progress: ProgressLine): (p: BatcherProgress) => void {
+  let feed: string | undefined;
+  return (p) => {
+    progress.update(describeBatcherProgress(p), p.feed !== feed);
+    feed = p.feed;
   };
 }
 
@@ -196,7 +258,18 @@ async function withPendingCounts(context: LocalContext, load: LoaderSummary): Pr
   };
 }
 
-async function runScheduled(context: LocalContext, io: CliIo, batchEveryMs: number, loadEveryMs: number) {
+interface Schedule {
+  readonly batchEveryMs: number;
+  readonly loadEveryMs: number;
+  readonly progress: ProgressLine;
+  /** What the ledger had before the first cycle: told once, with that cycle. */
+  readonly before: AlreadyLoaded | undefined;
+  /** The demo's producer: called before each batch cycle. */
+  readonly produce?: () => Promise<void>;
+}
+
+async function runScheduled(context: LocalContext, io: CliIo, schedule: Schedule) {
+  const { batchEveryMs, loadEveryMs, progress } = schedule;
   const stop = io.interrupted ?? new Promise<void>(() => undefined);
   let stopping = false;
   void stop.then(() => {
@@ -204,8 +277,9 @@ async function runScheduled(context: LocalContext, io: CliIo, batchEveryMs: numb
   });
   let nextBatch = Date.now();
   let nextLoad = Date.now();
+  let before = schedule.before;
   io.stderr(
-    `Running: batch every ${batchEveryMs / 1000}s, load every ${loadEveryMs / 1000}s. Landing: ${context.landingDir}. Ctrl-C stops.\n`,
+    `Running: batch every ${formatInterval(batchEveryMs)}, load every ${formatInterval(loadEveryMs)}. Landing: ${context.landingDir}. Ctrl-C stops.\n`,
   );
   while (!stopping) {
     const now = Date.now();
@@ -223,11 +297,15 @@ async function runScheduled(context: LocalContext, io: CliIo, batchEveryMs: numb
       const startLoad = async () => {
         nextLoad = Date.now();
       };
-      const cycle = runCycle(context, kind, { startLoad });
+      const cycle = (async () => {
+        if (kind !== 'load') await schedule.produce?.();
+        return await runCycle(context, kind, { startLoad, progress });
+      })();
       const outcome = await Promise.race([
         cycle.catch((error: unknown) => error as Error),
         stop.then(() => 'interrupted' as const),
       ]);
+      progress.clear();
       if (outcome === 'interrupted') {
         cycle.catch(() => undefined);
         return await stopOnSignal(context, io);
@@ -235,7 +313,8 @@ async function runScheduled(context: LocalContext, io: CliIo, batchEveryMs: numb
       if (outcome instanceof Error) {
         io.stderr(`[${new Date().toISOString()}] cycle failed: ${outcome.message}\n`);
       } else {
-        io.stderr(`${progressLine(outcome)}\n`);
+        io.stderr(cycleReport(outcome, context, before));
+        before = undefined;
         io.stderr(connectHint(context));
       }
       if (kind !== 'load') nextBatch = now + batchEveryMs;
@@ -248,43 +327,73 @@ async function runScheduled(context: LocalContext, io: CliIo, batchEveryMs: numb
   return 0;
 }
 
-/** One human line per cycle: what was batched and loaded, per feed. */
-export function progressLine(summary: CycleSummary, now = new Date()): string {
+/** `5m`, `30s`, `1h`: an interval the way --batch-every takes it. */
+function formatInterval(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s >= 3600 && s % 3600 === 0) return `${s / 3600}h`;
+  if (s >= 60 && s % 60 === 0) return `${s / 60}m`;
+  return `${s}s`;
+}
+
+/**
+ * A scheduled cycle: one line (`[time] batch: ... | load: ...`), then where quarantined lines
+ * went and, with the first cycle, what was loaded before this run.
+ */
+export function cycleReport(summary: CycleSummary, context: LocalContext, before?: AlreadyLoaded): string {
   const parts: string[] = [];
   if (summary.batch) parts.push(`batch: ${describeBatch(summary.batch)}`);
   if (summary.load) parts.push(`load: ${describeLoad(summary.load)}`);
-  return `[${now.toISOString()}] ${parts.join(' | ')}`;
+  const extra = [
+    describeQuarantine(quarantinePaths(summary.batch, context.home)),
+    before && describeAlreadyLoaded(before),
+  ].filter((line) => line !== undefined);
+  return [`[${new Date().toISOString()}] ${parts.join(' | ')}`, ...extra.map((line) => `  ${line}`)]
+    .map((line) => `${line}\n`)
+    .join('');
 }
 
-function describeBatch(batch: BatcherSummary): string {
-  if (batch.skipped) return `skipped: the lease is held by ${describeHolder(batch.skipped)}`;
-  const feeds = Object.entries(batch.feeds).map(([feed, f]) => {
-    const quarantined = Object.values(f.quarantined).reduce((sum, n) => sum + n, 0);
-    return `${feed} ${f.files} files, ${f.lines} lines -> ${f.rows} rows, ${f.duplicatesInBatch} duplicates, ${quarantined} quarantined`;
-  });
-  return `${feeds.join('; ') || 'nothing new'}${batch.stoppedForBudget ? ' (time budget reached, rest next cycle)' : ''}`;
+/** The human summary of `--once` on stderr, beside the JSON on stdout: the same figures, read at a glance. */
+export function onceReport(summary: CycleSummary, context: LocalContext, before?: AlreadyLoaded): string {
+  const lines = [
+    before && describeAlreadyLoaded(before),
+    summary.batch && `batch: ${describeBatch(summary.batch)}`,
+    summary.load && `load:  ${describeLoad(summary.load)}`,
+    describeQuarantine(quarantinePaths(summary.batch, context.home)),
+  ].filter((line) => line !== undefined);
+  return lines.map((line) => `${line}\n`).join('');
 }
 
-function describeLoad(load: LoaderSummary): string {
-  if (load.skipped) return `skipped: the lease is held by ${describeHolder(load.skipped)}`;
-  const feeds = load.feeds.map(
-    (f) =>
-      `${f.feed} ${f.rowsLoaded} rows loaded, ${f.duplicatesSkipped} duplicates skipped, ${f.batchesLoaded} batches` +
-      (f.batchesFailed ? `, ${f.batchesFailed} FAILED` : '') +
-      (f.batchesPending ? `, ${f.batchesPending} still pending` : ''),
-  );
-  const freshness = load.freshnessSeconds === undefined ? '' : `; freshness ${load.freshnessSeconds}s`;
-  const errors = load.errors.length
-    ? `; ${load.errors.length} error(s): ${load.errors[0]?.message ?? ''}`
-    : '';
-  return `${feeds.join('; ') || 'nothing pending'}${freshness}${errors}`;
+/** The ledger's totals before this run; a run that cannot read them just does not say. */
+async function loadedBefore(context: LocalContext): Promise<AlreadyLoaded | undefined> {
+  try {
+    return await alreadyLoaded(context.runner, context.settings);
+  } catch {
+    return undefined;
+  }
 }
 
-async function writeDemoDataIfEmpty(landingDir: string, io: CliIo): Promise<void> {
+/** The progress line's stream: stderr's writes, the terminal's current width. */
+function terminalStream(io: CliIo, terminal: NonNullable<CliIo['terminal']>): ProgressStream {
+  return {
+    get isTTY() {
+      return terminal.isTTY;
+    },
+    get columns() {
+      return terminal.columns;
+    },
+    write: io.stderr,
+  };
+}
+
+/** Whether it wrote the sample day (the landing folder was empty). */
+async function writeDemoDataIfEmpty(landingDir: string, io: CliIo): Promise<boolean> {
   const landing = new FileSystemObjectStore(landingDir);
   await mkdir(landingDir, { recursive: true });
-  for await (const _ of landing.list('')) return;
+  for await (const _ of landing.list('')) return false;
   const { writeDemoDay } = await import('./sample.ts');
   const written = await writeDemoDay(landingDir);
-  io.stderr(`The landing folder was empty: wrote a sample day (${JSON.stringify(written)}).\n`);
+  io.stderr(
+    `The landing folder was empty: wrote a sample day, ${written.start} (${count(written.files, 'file')}: ${count(written.events, 'event line')} with ${count(written.duplicateEvents, 'duplicate')}, ${count(written.mergeRows, 'merged-ID row')}). A new sample hour follows before each batch cycle.\n`,
+  );
+  return true;
 }

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { addDays, utcDay } from '#shared/base/hours.ts';
 import { generateSample, type SampleManifest } from '#shared/sample/generate.ts';
 import { type Command, UsageError } from '../io.ts';
+import { DEMO_ORG_ID, DEMO_PROJECT_ID } from '../local/demo.ts';
 import { parseOptions, wholeNumber } from '../options.ts';
 
 const HELP = `Usage: redshift-export sample --out DIR [options]
@@ -58,7 +59,14 @@ export const run: Command = async (argv, io) => {
 
 /** One sample day (yesterday, UTC) for `local --demo` when the landing folder is empty. */
 export async function writeDemoDay(landingDir: string): Promise<ReturnType<typeof summaryOf>> {
-  return summaryOf(await generateSample(landingDir, { start: addDays(utcDay(new Date()), -1), days: 1 }));
+  return summaryOf(
+    await generateSample(landingDir, {
+      projectId: DEMO_PROJECT_ID,
+      orgId: DEMO_ORG_ID,
+      start: addDays(utcDay(new Date()), -1),
+      days: 1,
+    }),
+  );
 }
 
 function summaryOf(manifest: SampleManifest) {

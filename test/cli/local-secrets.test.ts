@@ -34,6 +34,8 @@ function ioFor(cwd: string, stopWhen?: (text: string) => boolean) {
     env: {},
     cwd,
     interrupted,
+    // A terminal, so the progress lines are among the lines checked.
+    terminal: { isTTY: true, columns: 200 },
   };
   return { io, chunks };
 }
