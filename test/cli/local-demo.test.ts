@@ -19,18 +19,22 @@ describe("the demo's producer (npm start)", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  /** An hour the demo wrote earlier (before a restart). */
+  const writeHour = (start: string) =>
+    writeSampleHour(dir, {
+      projectId: DEMO_PROJECT_ID,
+      orgId: '36958',
+      hour: Date.parse(start) / 3_600_000,
+      part: 0,
+    });
+
   const eventFiles = async () =>
     (await readdir(dir))
       .filter((name) => name.startsWith(`${DEMO_PROJECT_ID}_`) && name.endsWith('.json.gz'))
       .sort();
 
   it('writes the hour after the newest one in the landing folder, and never rewrites one', async () => {
-    await writeSampleHour(dir, {
-      projectId: DEMO_PROJECT_ID,
-      orgId: '36958',
-      hour: Date.parse('2026-03-02T01:00:00Z') / 3_600_000,
-      part: 0,
-    });
+    await writeHour('2026-03-02T01:00:00Z');
     const first = join(dir, `${DEMO_PROJECT_ID}_2026-03-02_1#0.json.gz`);
     const before = (await stat(first)).mtimeMs;
 
@@ -58,12 +62,7 @@ describe("the demo's producer (npm start)", () => {
   });
 
   it('after a long pause goes on inside the look-back window, not days behind it', async () => {
-    await writeSampleHour(dir, {
-      projectId: DEMO_PROJECT_ID,
-      orgId: '36958',
-      hour: Date.parse('2026-02-20T07:00:00Z') / 3_600_000,
-      part: 0,
-    });
+    await writeHour('2026-02-20T07:00:00Z');
     expect(await writeNextDemoHour(dir, NOW)).toMatch(/^demo: wrote hour 2026-03-01T05 part 0: /);
   });
 
