@@ -12,18 +12,15 @@ import { connectHint, queryHint } from '../local/connect.ts';
 import { type LocalContext, openLocalContext, withoutPassword } from '../local/context.ts';
 import { DEMO_PROJECT_ID, writeNextDemoHour } from '../local/demo.ts';
 import { describeHolder, localLeaseHolder, releaseLocalLeases } from '../local/leases.ts';
-import { ProgressLine, type ProgressStream } from '../local/progress.ts';
+import { ProgressLine, terminalStream } from '../local/progress.ts';
 import {
   type AlreadyLoaded,
-  alreadyLoaded,
   count,
-  describeAlreadyLoaded,
-  describeBatch,
+  cycleReport,
   describeBatcherProgress,
-  describeLoad,
   describeLoaderProgress,
-  describeQuarantine,
-  quarantinePaths,
+  loadedBefore,
+  onceReport,
 } from '../local/report.ts';
 import { parseInterval, parseOptions } from '../options.ts';
 
@@ -103,7 +100,7 @@ export const run: Command = async (argv, io) => {
     io,
   );
   const interrupted = io.interrupted ?? new Promise<void>(() => undefined);
-  const progress = new ProgressLine(io.terminal && terminalStream(io, io.terminal));
+  const progress = new ProgressLine(io.terminal && terminalStream(io.stderr, io.terminal));
   // The demo's next hour: before every batch cycle, except right after the sample day. Only
   // into the demo's own project: a landing folder of real exports is left as it is.
   let skipDemoHour = wroteDay;
@@ -124,7 +121,7 @@ export const run: Command = async (argv, io) => {
         }
       : undefined;
   try {
-    const before = await loadedBefore(context);
+    const before = await loadedBefore(context.runner, context.settings);
     if (values.once) {
       await produce?.();
       const cycle = runCycle(context, 'both', { progress });
@@ -136,7 +133,7 @@ export const run: Command = async (argv, io) => {
         return await stopOnSignal(context, io);
       }
       io.stdout(`${JSON.stringify(outcome)}\n`);
-      io.stderr(onceReport(outcome, context, before));
+      io.stderr(onceReport(outcome, context.home, before));
       io.stderr(queryHint(context));
       return reportSkips(outcome, io);
     }
@@ -313,7 +310,7 @@ async function runScheduled(context: LocalContext, io: CliIo, schedule: Schedule
       if (outcome instanceof Error) {
         io.stderr(`[${new Date().toISOString()}] cycle failed: ${outcome.message}\n`);
       } else {
-        io.stderr(cycleReport(outcome, context, before));
+        io.stderr(cycleReport(outcome, context.home, before));
         before = undefined;
         io.stderr(connectHint(context));
       }
@@ -333,56 +330,6 @@ function formatInterval(ms: number): string {
   if (s >= 3600 && s % 3600 === 0) return `${s / 3600}h`;
   if (s >= 60 && s % 60 === 0) return `${s / 60}m`;
   return `${s}s`;
-}
-
-/**
- * A scheduled cycle: one line (`[time] batch: ... | load: ...`), then where quarantined lines
- * went and, with the first cycle, what was loaded before this run.
- */
-export function cycleReport(summary: CycleSummary, context: LocalContext, before?: AlreadyLoaded): string {
-  const parts: string[] = [];
-  if (summary.batch) parts.push(`batch: ${describeBatch(summary.batch)}`);
-  if (summary.load) parts.push(`load: ${describeLoad(summary.load)}`);
-  const extra = [
-    describeQuarantine(quarantinePaths(summary.batch, context.home)),
-    before && describeAlreadyLoaded(before),
-  ].filter((line) => line !== undefined);
-  return [`[${new Date().toISOString()}] ${parts.join(' | ')}`, ...extra.map((line) => `  ${line}`)]
-    .map((line) => `${line}\n`)
-    .join('');
-}
-
-/** The human summary of `--once` on stderr, beside the JSON on stdout: the same figures, read at a glance. */
-export function onceReport(summary: CycleSummary, context: LocalContext, before?: AlreadyLoaded): string {
-  const lines = [
-    before && describeAlreadyLoaded(before),
-    summary.batch && `batch: ${describeBatch(summary.batch)}`,
-    summary.load && `load:  ${describeLoad(summary.load)}`,
-    describeQuarantine(quarantinePaths(summary.batch, context.home)),
-  ].filter((line) => line !== undefined);
-  return lines.map((line) => `${line}\n`).join('');
-}
-
-/** The ledger's totals before this run; a run that cannot read them just does not say. */
-async function loadedBefore(context: LocalContext): Promise<AlreadyLoaded | undefined> {
-  try {
-    return await alreadyLoaded(context.runner, context.settings);
-  } catch {
-    return undefined;
-  }
-}
-
-/** The progress line's stream: stderr's writes, the terminal's current width. */
-function terminalStream(io: CliIo, terminal: NonNullable<CliIo['terminal']>): ProgressStream {
-  return {
-    get isTTY() {
-      return terminal.isTTY;
-    },
-    get columns() {
-      return terminal.columns;
-    },
-    write: io.stderr,
-  };
 }
 
 /** Whether it wrote the sample day (the landing folder was empty). */

@@ -52,3 +52,19 @@ export class ProgressLine {
     this.lastDrawnMs = Number.NEGATIVE_INFINITY;
   }
 }
+
+/** stderr's writes with the terminal's current width, as a ProgressStream. */
+export function terminalStream(
+  write: (text: string) => void,
+  terminal: { readonly isTTY?: boolean; readonly columns?: number },
+): ProgressStream {
+  return {
+    get isTTY() {
+      return terminal.isTTY;
+    },
+    get columns() {
+      return terminal.columns;
+    },
+    write,
+  };
+}

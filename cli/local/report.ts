@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { PipelineSettings } from '#shared/config/pipeline.ts';
 import type { BatcherProgress, BatcherSummary } from '#shared/pipeline/batcher/batcher.ts';
 import type { FeedLoadSummary, LoaderSummary } from '#shared/pipeline/loader/summary.ts';
 import { tableName } from '#shared/schema/columns.ts';
@@ -108,20 +109,23 @@ export interface AlreadyLoaded {
   readonly feeds: readonly { readonly feed: string; readonly batches: number; readonly rows: number }[];
 }
 
-export async function alreadyLoaded(
+/** The ledger's totals before this run; a run that cannot read them just does not say. */
+export async function loadedBefore(
   runner: SqlRunner,
-  settings: {
-    readonly schema: string;
-    readonly projectId: string;
-    readonly feeds: readonly ('events' | 'merge_ids')[];
-  },
-): Promise<AlreadyLoaded> {
-  const feeds = [];
-  for (const feed of settings.feeds) {
-    const [row] = await runner.query(loadedTotalsQuery(settings.schema, tableName(feed, settings.projectId)));
-    feeds.push({ feed, batches: Number(row?.batches ?? 0), rows: Number(row?.rows_loaded ?? 0) });
+  settings: Pick<PipelineSettings, 'schema' | 'projectId' | 'feeds'>,
+): Promise<AlreadyLoaded | undefined> {
+  try {
+    const feeds = [];
+    for (const feed of settings.feeds) {
+      const [row] = await runner.query(
+        loadedTotalsQuery(settings.schema, tableName(feed, settings.projectId)),
+      );
+      feeds.push({ feed, batches: Number(row?.batches ?? 0), rows: Number(row?.rows_loaded ?? 0) });
+    }
+    return { feeds };
+  } catch {
+    return undefined;
   }
-  return { feeds };
 }
 
 /** `already loaded before this run: events 4,869 rows, merge_ids 178 rows (2 batches)`, or nothing. */
@@ -142,4 +146,46 @@ export function describeLoaderProgress(feeds: readonly FeedLoadSummary[]): strin
   const batches = feeds.reduce((sum, feed) => sum + feed.batchesLoaded + feed.batchesAlreadyLoaded, 0);
   const rows = feeds.reduce((sum, feed) => sum + feed.rowsLoaded, 0);
   return `loading: ${count(batches, 'batch', 'batches')} done, ${count(rows, 'row')} inserted`;
+}
+
+/** What a local cycle did: `runCycle`'s summaries. */
+export interface CycleFigures {
+  readonly batch?: BatcherSummary;
+  readonly load?: LoaderSummary;
+}
+
+/**
+ * A scheduled cycle: one line (`[time] batch: ... | load: ...`), then where quarantined lines
+ * went and, with the first cycle, what was loaded before this run.
+ */
+export function cycleReport(
+  summary: CycleFigures,
+  home: string,
+  before?: AlreadyLoaded,
+  now = new Date(),
+): string {
+  const parts: string[] = [];
+  if (summary.batch) parts.push(`batch: ${describeBatch(summary.batch)}`);
+  if (summary.load) parts.push(`load: ${describeLoad(summary.load)}`);
+  const extra = [
+    describeQuarantine(quarantinePaths(summary.batch, home)),
+    before && describeAlreadyLoaded(before),
+  ].filter((line) => line !== undefined);
+  return linesOf([`[${now.toISOString()}] ${parts.join(' | ')}`, ...extra.map((line) => `  ${line}`)]);
+}
+
+/** The human summary of `--once` on stderr, beside the JSON on stdout: the same figures, read at a glance. */
+export function onceReport(summary: CycleFigures, home: string, before?: AlreadyLoaded): string {
+  return linesOf(
+    [
+      before && describeAlreadyLoaded(before),
+      summary.batch && `batch: ${describeBatch(summary.batch)}`,
+      summary.load && `load:  ${describeLoad(summary.load)}`,
+      describeQuarantine(quarantinePaths(summary.batch, home)),
+    ].filter((line) => line !== undefined),
+  );
+}
+
+function linesOf(lines: readonly string[]): string {
+  return lines.map((line) => `${line}\n`).join('');
 }
