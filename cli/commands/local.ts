@@ -275,6 +275,7 @@ async function runScheduled(context: LocalContext, io: CliIo, schedule: Schedule
   let nextBatch = Date.now();
   let nextLoad = Date.now();
   let before = schedule.before;
+  let hinted = false;
   io.stderr(
     `Running: batch every ${formatInterval(batchEveryMs)}, load every ${formatInterval(loadEveryMs)}. Landing: ${context.landingDir}. Ctrl-C stops.\n`,
   );
@@ -312,7 +313,9 @@ async function runScheduled(context: LocalContext, io: CliIo, schedule: Schedule
       } else {
         io.stderr(cycleReport(outcome, context.home, before));
         before = undefined;
-        io.stderr(connectHint(context));
+        // Once, after the first cycle that worked: the server and its address stay the same.
+        if (!hinted) io.stderr(connectHint(context));
+        hinted = true;
       }
       if (kind !== 'load') nextBatch = now + batchEveryMs;
       if (kind !== 'batch') nextLoad = now + loadEveryMs;

@@ -152,7 +152,7 @@ describe('redshift-export local --once', () => {
     expect(err.join('')).toMatch(/several projects \((1, 2|2, 1)\): pass --project-id/);
   });
 
-  it('runs on its schedule, reports each cycle with how to connect, and stops cleanly when interrupted', async () => {
+  it('runs on its schedule, reports each cycle, says once how to connect, and stops cleanly when interrupted', async () => {
     let stop!: () => void;
     const interrupted = new Promise<void>((resolve) => {
       stop = resolve;
@@ -220,12 +220,14 @@ describe('redshift-export local --once', () => {
     });
     const lines: string[] = [];
     let wroteMore = false;
+    let connectLines = 0;
     const io: CliIo = {
       stdout: () => undefined,
       stderr: (text) => {
         if (text.startsWith('[')) lines.push(text);
         // After the first cycle (batch + load), new files land; the batch cycle that stages them
         // must be followed by a load cycle at once, although the next scheduled load is an hour away.
+        if (text.includes('connect: psql')) connectLines++;
         if (text.includes('connect: psql') && !wroteMore) {
           wroteMore = true;
           // Synchronous, so no batch cycle sees a half-written file.
@@ -260,5 +262,8 @@ describe('redshift-export local --once', () => {
     expect(code).toBe(0);
     const loadsAfterFirst = lines.slice(1).filter((line) => /load: .*events [1-9][\d,]* rows/.test(line));
     expect(loadsAfterFirst).toHaveLength(1);
+    // The address to query is said once, not after every cycle.
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    expect(connectLines).toBe(1);
   });
 });
