@@ -358,6 +358,7 @@ async function explainLoad(
   const pool = new pg.Pool({ connectionString: url, max: 1 });
   const client = await pool.connect();
   const timings: Array<{ statement: string; ms: number }> = [];
+  let targetRowsRead: number | undefined;
   try {
     await admin.query('CHECKPOINT');
     await client.query('BEGIN ISOLATION LEVEL SERIALIZABLE');
@@ -367,9 +368,12 @@ async function explainLoad(
       if (isCopyStatement(sql)) await copyFromManifest(client, store, parseRedshiftCopy(sql));
       else if (sql.startsWith('DELETE FROM "amplitude_export_stage_unique"')) {
         const plan = await client.query(`EXPLAIN (ANALYZE, BUFFERS) ${sql}`);
-        process.stderr.write(
-          `\n-- ${size} rows, ${variant.name}\n${plan.rows.map((row: Record<string, string>) => row['QUERY PLAN']).join('\n')}\n`,
-        );
+        const lines: string[] = plan.rows.map((row: Record<string, string>) => row['QUERY PLAN'] ?? '');
+        process.stderr.write(`\n-- ${size} rows, ${variant.name}\n${lines.join('\n')}\n`);
+        // The rows the scan of the target returned: what the time restriction let through.
+        const scan = lines.find((line) => / Scan on events_/.test(line));
+        const rows = scan === undefined ? undefined : /actual time=[^)]*rows=(\d+)/.exec(scan)?.[1];
+        if (rows !== undefined) targetRowsRead = Number(rows);
       } else await client.query(sql);
       timings.push({ statement: label, ms: Math.round(performance.now() - started) });
     }
@@ -378,5 +382,11 @@ async function explainLoad(
     client.release();
     await pool.end();
   }
-  return { name: 'loader-scale-profile', variant: variant.name, targetRows: size, statements: timings };
+  return {
+    name: 'loader-scale-profile',
+    variant: variant.name,
+    targetRows: size,
+    dedupTargetRowsRead: targetRowsRead,
+    statements: timings,
+  };
 }
