@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { RUN_STATUS_COUNTS_QUERY, RUN_STATUS_QUERY } from '#shared/observability/insights.ts';
 import { PIPELINE_LOG_NAME } from '#shared/observability/powertools.ts';
@@ -167,5 +168,12 @@ describe('the Logs Insights queries', () => {
     );
     expect(used.length).toBeGreaterThan(10);
     for (const field of used) expect(known).toContain(field);
+  });
+
+  it('are the ones the README tells operators to paste', async () => {
+    const readme = await readFile(new URL('../../../README.md', import.meta.url), 'utf8');
+    for (const query of [RUN_STATUS_QUERY, RUN_STATUS_COUNTS_QUERY]) {
+      expect(readme).toContain(`\`\`\`\n${query}\n\`\`\``);
+    }
   });
 });
