@@ -1,6 +1,6 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { nearestName } from '#shared/config/validate.ts';
-import { UsageError } from './io.ts';
+import { type CliIo, UsageError } from './io.ts';
 
 /** `30s`, `5m`, `1h` or `1500ms` -> milliseconds. A bare number is refused: 5 could mean any unit. */
 export function parseInterval(text: string, flag: string): number {
@@ -72,4 +72,22 @@ export function parseOptions<const T extends NonNullable<ParseArgsConfig['option
 function nearestFlag(given: string, flags: readonly string[]): string | undefined {
   const typed = given.replace(/^--/, '').split('=')[0]!;
   return nearestName(typed, flags, Math.max(1, Math.floor(typed.length / 3)));
+}
+
+/**
+ * `parseOptions` plus the help every command takes: `undefined` when `--help` / `-h` was given,
+ * after printing the help on stdout (the command then exits 0).
+ */
+export function parseCommandLine<const T extends NonNullable<ParseArgsConfig['options']>>(
+  argv: string[],
+  options: T,
+  help: string,
+  io: Pick<CliIo, 'stdout'>,
+) {
+  const values = parseOptions(argv, options, help);
+  if ((values as { help?: unknown }).help) {
+    io.stdout(help);
+    return undefined;
+  }
+  return values;
 }

@@ -23,7 +23,7 @@ import { clip, formatAge, formatUtc, renderTable } from '../aws/format.ts';
 import { retryThrottled } from '../aws/retry.ts';
 import { type AwsCommandDeps, type AwsSession, defaultAwsDeps, openSession } from '../aws/session.ts';
 import { type CliIo, type Command, UsageError } from '../io.ts';
-import { parseOptions, wholeNumber } from '../options.ts';
+import { parseCommandLine, wholeNumber } from '../options.ts';
 
 const HELP = `Usage: redshift-export backfill --stack NAME --start DAY|HOUR --end DAY|HOUR [options]
 
@@ -74,11 +74,8 @@ const FINISHED_BADLY: ReadonlySet<string> = new Set([
 
 export function backfillCommand(deps: AwsCommandDeps = defaultAwsDeps): Command {
   return async (argv, io) => {
-    const values = parseOptions(argv, OPTIONS, HELP);
-    if (values.help) {
-      io.stdout(HELP);
-      return 0;
-    }
+    const values = parseCommandLine(argv, OPTIONS, HELP, io);
+    if (!values) return 0;
     const attempt = wholeNumber(values.attempt, '--attempt', { min: 1, max: 99, fallback: 1 });
     // Checked before any AWS call against every feed; against the stack's feeds once known.
     const request = validate(values, FEEDS);

@@ -3,7 +3,7 @@ import { type AwsCommandDeps, defaultAwsDeps, openSession } from '../aws/session
 import { DEFAULT_SCHEMA, stackFeeds, warehouseRunner } from '../aws/warehouse.ts';
 import { FORGET_FLAGS_HELP, FORGET_OPTIONS, forgetInput, renderErasure } from '../forget.ts';
 import { type Command, UsageError } from '../io.ts';
-import { parseOptions } from '../options.ts';
+import { parseCommandLine } from '../options.ts';
 
 const HELP = `Usage: redshift-export forget --stack NAME [--region R] (--amplitude-id N | --user-id U | --device-id D) --reference REF [--dry-run]
 
@@ -37,11 +37,8 @@ const ERASURE_TIMEOUT_MS = 30 * 60_000;
 
 export function forgetCommand(deps: AwsCommandDeps = defaultAwsDeps): Command {
   return async (argv, io) => {
-    const values = parseOptions(argv, OPTIONS, HELP);
-    if (values.help) {
-      io.stdout(HELP);
-      return 0;
-    }
+    const values = parseCommandLine(argv, OPTIONS, HELP, io);
+    if (!values) return 0;
     const input = forgetInput(values);
     const session = await openSession(values.stack, values.region, io.env, deps);
     const projectId = session.stack.require('projectId', 'names the tables to erase from');

@@ -17,7 +17,7 @@ import { STACK_OUTPUTS } from '../aws/stack.ts';
 import { type FeedBatches, type RecentError, readStagingStatus } from '../aws/staging-status.ts';
 import { DEFAULT_SCHEMA, stackFeeds, warehouseRunner } from '../aws/warehouse.ts';
 import type { Command } from '../io.ts';
-import { parseOptions, wholeNumber } from '../options.ts';
+import { parseCommandLine, wholeNumber } from '../options.ts';
 
 const HELP = `Usage: redshift-export status --stack NAME [--region R] [--json] [--loads N]
 
@@ -94,11 +94,8 @@ export interface StatusReport {
 
 export function statusCommand(deps: AwsCommandDeps = defaultAwsDeps): Command {
   return async (argv, io) => {
-    const values = parseOptions(argv, OPTIONS, HELP);
-    if (values.help) {
-      io.stdout(HELP);
-      return 0;
-    }
+    const values = parseCommandLine(argv, OPTIONS, HELP, io);
+    if (!values) return 0;
     const loadsShown = wholeNumber(values.loads, '--loads', { min: 1, max: 100, fallback: 10 });
     const session = await openSession(values.stack, values.region, io.env, deps);
     const report = await collectStatus(session, deps, loadsShown);

@@ -5,7 +5,7 @@ import { awsErrorName, explainAwsFailure } from '../aws/errors.ts';
 import { retryThrottled } from '../aws/retry.ts';
 import { type AwsCommandDeps, defaultAwsDeps, openSession } from '../aws/session.ts';
 import { type Command, UsageError } from '../io.ts';
-import { parseOptions } from '../options.ts';
+import { parseCommandLine } from '../options.ts';
 
 const HELP = `Usage: redshift-export verify --stack NAME [--region R] [--json]
 
@@ -31,11 +31,8 @@ const OPTIONS = {
 
 export function verifyCommand(deps: AwsCommandDeps = defaultAwsDeps): Command {
   return async (argv, io) => {
-    const values = parseOptions(argv, OPTIONS, HELP);
-    if (values.help) {
-      io.stdout(HELP);
-      return 0;
-    }
+    const values = parseCommandLine(argv, OPTIONS, HELP, io);
+    if (!values) return 0;
     const session = await openSession(values.stack, values.region, io.env, deps);
     const functionName = session.stack.require('verifyFunction', 'names the verify function to invoke');
     if (!values.json) io.stderr(`Running ${functionName} (up to a few minutes)…\n`);

@@ -12,7 +12,7 @@ import type { ObjectStore } from '#shared/storage/object-store.ts';
 import type { SqlRunner } from '#shared/warehouse/sql-runner.ts';
 import { type CliIo, type Command, UsageError } from '../io.ts';
 import { openLocalContext } from '../local/context.ts';
-import { parseOptions, wholeNumber } from '../options.ts';
+import { parseCommandLine, wholeNumber } from '../options.ts';
 
 const HELP = `Usage: redshift-export local backfill --start DATE --end DATE [options]
 
@@ -175,11 +175,8 @@ const OPTIONS = {
 
 /** `redshift-export local backfill ...` */
 export const run: Command = async (argv, io) => {
-  const values = parseOptions(argv, OPTIONS, HELP);
-  if (values.help) {
-    io.stdout(HELP);
-    return 0;
-  }
+  const values = parseCommandLine(argv, OPTIONS, HELP, io);
+  if (!values) return 0;
   if (!values.start || !values.end) {
     throw new UsageError(
       `--start and --end are required (days such as 2026-01-01 or hours such as 2026-01-01T05).\n\n${HELP}`,

@@ -3,7 +3,7 @@ import { eraseFromWarehouse } from '#shared/pipeline/erasure/erase.ts';
 import { FORGET_FLAGS_HELP, FORGET_OPTIONS, forgetInput, renderErasure } from '../forget.ts';
 import type { Command } from '../io.ts';
 import { openLocalContext } from '../local/context.ts';
-import { parseOptions } from '../options.ts';
+import { parseCommandLine } from '../options.ts';
 
 const HELP = `Usage: redshift-export local forget (--amplitude-id N | --user-id U | --device-id D) --reference REF [options]
 
@@ -35,11 +35,8 @@ const OPTIONS = {
 } as const;
 
 export const run: Command = async (argv, io) => {
-  const values = parseOptions(argv, OPTIONS, HELP);
-  if (values.help) {
-    io.stdout(HELP);
-    return 0;
-  }
+  const values = parseCommandLine(argv, OPTIONS, HELP, io);
+  if (!values) return 0;
   const input = forgetInput(values);
   const home = resolve(io.cwd, values.home ?? '.local');
   const context = await openLocalContext(

@@ -5,7 +5,7 @@ import { type CliIo, type Command, UsageError } from '../io.ts';
 import { connectLines } from '../local/connect.ts';
 import { embeddedServer, startEmbedded } from '../local/context.ts';
 import { portIsFree } from '../local/embedded-postgres.ts';
-import { parseOptions } from '../options.ts';
+import { parseCommandLine } from '../options.ts';
 
 const HELP = `Usage: redshift-export local serve [--home DIR]
 
@@ -25,11 +25,8 @@ const OPTIONS = {
 
 /** `redshift-export local serve`: exit 130 when stopped with Ctrl-C, like the other local modes. */
 export const run: Command = async (argv, io) => {
-  const values = parseOptions(argv, OPTIONS, HELP);
-  if (values.help) {
-    io.stdout(HELP);
-    return 0;
-  }
+  const values = parseCommandLine(argv, OPTIONS, HELP, io);
+  if (!values) return 0;
   const home = resolve(io.cwd, values.home ?? '.local');
   const dataDir = join(home, 'postgres');
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {

@@ -22,7 +22,7 @@ import {
   loadedBefore,
   onceReport,
 } from '../local/report.ts';
-import { parseInterval, parseOptions } from '../options.ts';
+import { parseCommandLine, parseInterval } from '../options.ts';
 
 const HELP = `Usage: redshift-export local [--once] [options]
        redshift-export local backfill --start DATE --end DATE [options]
@@ -74,11 +74,8 @@ export const run: Command = async (argv, io) => {
   }
   if (argv[0] === 'forget') return await (await import('./local-forget.ts')).run(argv.slice(1), io);
   if (argv[0] === 'serve') return await (await import('./local-serve.ts')).run(argv.slice(1), io);
-  const values = parseOptions(argv, OPTIONS, HELP);
-  if (values.help) {
-    io.stdout(HELP);
-    return 0;
-  }
+  const values = parseCommandLine(argv, OPTIONS, HELP, io);
+  if (!values) return 0;
   const batchEveryMs = parseInterval(values['batch-every'] ?? '5m', '--batch-every');
   const loadEveryMs = parseInterval(values['load-every'] ?? '10m', '--load-every');
   const home = resolve(io.cwd, values.home ?? '.local');

@@ -12,7 +12,7 @@ import {
 import { regionFrom } from '#shared/sources/amplitude-export-api/settings.ts';
 import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
 import { type Command, UsageError } from '../io.ts';
-import { parseOptions, wholeNumber } from '../options.ts';
+import { parseCommandLine, wholeNumber } from '../options.ts';
 
 const HELP = `Usage: redshift-export pull --start HOUR --end HOUR --landing DIR [options]
 
@@ -48,11 +48,8 @@ const OPTIONS = {
 } as const;
 
 export const run: Command = async (argv, io) => {
-  const values = parseOptions(argv, OPTIONS, HELP);
-  if (values.help) {
-    io.stdout(HELP);
-    return 0;
-  }
+  const values = parseCommandLine(argv, OPTIONS, HELP, io);
+  if (!values) return 0;
   const start = hourOption(values.start, '--start', 'start');
   const end = hourOption(values.end, '--end', 'end');
   if (start > end) throw new UsageError(`--start ${formatHour(start)} is after --end ${formatHour(end)}.`);

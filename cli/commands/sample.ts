@@ -3,7 +3,7 @@ import { addDays, utcDay } from '#shared/base/hours.ts';
 import { generateSample, type SampleManifest } from '#shared/sample/generate.ts';
 import { type Command, UsageError } from '../io.ts';
 import { DEMO_ORG_ID, DEMO_PROJECT_ID } from '../local/demo.ts';
-import { parseOptions, wholeNumber } from '../options.ts';
+import { parseCommandLine, wholeNumber } from '../options.ts';
 
 const HELP = `Usage: redshift-export sample --out DIR [options]
 
@@ -33,11 +33,8 @@ const OPTIONS = {
 } as const;
 
 export const run: Command = async (argv, io) => {
-  const values = parseOptions(argv, OPTIONS, HELP);
-  if (values.help) {
-    io.stdout(HELP);
-    return 0;
-  }
+  const values = parseCommandLine(argv, OPTIONS, HELP, io);
+  if (!values) return 0;
   if (!values.out)
     throw new UsageError(`--out DIR is required: the folder to write the sample files into.\n\n${HELP}`);
   const out = resolve(io.cwd, values.out);

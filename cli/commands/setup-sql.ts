@@ -4,7 +4,7 @@ import type { Dialect } from '#shared/sql/dialect.ts';
 import { SqlIdentifierError } from '#shared/sql/identifiers.ts';
 import { buildSetupSql, DEFAULT_SCHEMA, DEFAULT_USER } from '#shared/sql/setup.ts';
 import { type Command, UsageError } from '../io.ts';
-import { parseOptions } from '../options.ts';
+import { parseCommandLine } from '../options.ts';
 
 const HELP = `Usage: redshift-export setup-sql --project-id N [options]
 
@@ -37,11 +37,8 @@ const OPTIONS = {
 const DIALECTS: readonly Dialect[] = ['redshift', 'postgres'];
 
 export const run: Command = async (argv, io) => {
-  const values = parseOptions(argv, OPTIONS, HELP);
-  if (values.help) {
-    io.stdout(HELP);
-    return 0;
-  }
+  const values = parseCommandLine(argv, OPTIONS, HELP, io);
+  if (!values) return 0;
   const projectId = values['project-id'];
   if (projectId === undefined) throw new UsageError(`--project-id is required.\n\n${HELP}`);
   if (!/^\d{1,20}$/.test(projectId)) {

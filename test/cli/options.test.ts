@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '#cli/io.ts';
+import { type CliIo, UsageError } from '#cli/io.ts';
+import { main } from '#cli/main.ts';
 import { parseInterval, parseOptions, wholeNumber } from '#cli/options.ts';
 
 describe('wholeNumber, the one parser of whole-number flags', () => {
@@ -63,5 +64,35 @@ describe('error labels', () => {
     };
     expect(await main(['local', 'backfill', '--start', '2024-05-01'], io)).toBe(2);
     expect(err.join('')).toMatch(/^redshift-export local backfill: --start and --end are required/);
+  });
+});
+
+describe('every command through parseCommandLine', () => {
+  it.each([
+    ['local'],
+    ['local', 'backfill'],
+    ['local', 'forget'],
+    ['local', 'serve'],
+    ['sample'],
+    ['backfill'],
+    ['status'],
+    ['verify'],
+    ['forget'],
+    ['pull'],
+    ['setup-sql'],
+  ])('%s: --help and -h print its usage on stdout and exit 0', async (...command) => {
+    for (const flag of ['--help', '-h']) {
+      const out: string[] = [];
+      const err: string[] = [];
+      const io: CliIo = {
+        stdout: (text) => out.push(text),
+        stderr: (text) => err.push(text),
+        env: {},
+        cwd: '/nonexistent-cwd-for-help',
+      };
+      expect(await main([...command, flag], io)).toBe(0);
+      expect(out.join('')).toMatch(new RegExp(`^Usage: redshift-export ${command.join(' ')}\\b`, 'm'));
+      expect(err.join('')).toBe('');
+    }
   });
 });
