@@ -97,6 +97,13 @@ export const LEDGER_COLUMNS: readonly LedgerColumn[] = [
   { name: 'seconds_read', redshiftType: 'BIGINT', postgresType: 'bigint', notNull: false },
 ];
 
+/** The ledger column of this name; a name that is not one is a bug in the caller. */
+export function ledgerColumn(name: string): LedgerColumn {
+  const column = LEDGER_COLUMNS.find((candidate) => candidate.name === name);
+  if (!column) throw new Error(`${name} is not a column of ${LEDGER_TABLE}; expected one of LEDGER_COLUMNS.`);
+  return column;
+}
+
 /** The ledger's key: one row per batch and target table. */
 export const LEDGER_KEY = ['target_table', 'batch_id'] as const;
 

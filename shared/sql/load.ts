@@ -9,7 +9,7 @@ import {
   tableName,
   timeColumnOf,
 } from '../schema/columns.ts';
-import { columnType, ledgerTable, targetTable } from './ddl.ts';
+import { columnType, LEDGER_COLUMNS, ledgerColumn, ledgerTable, targetTable } from './ddl.ts';
 import type { Dialect } from './dialect.ts';
 import { dropErasedStageRowsStatements, ERASED_STAGE_TABLE } from './erasure.ts';
 import { assertIdentifier, integerLiteral, quoteIdent, quoteLiteral } from './identifiers.ts';
@@ -228,16 +228,13 @@ function ledgerInsertSql(
   },
 ): string {
   const { ledger, stage, unique, batchIdColumn, time } = names;
-  const varchar = (length: number) =>
-    input.dialect === 'redshift' ? `VARCHAR(${length})` : `character varying(${length})`;
-  const bigint = input.dialect === 'redshift' ? 'BIGINT' : 'bigint';
-  const timestamp = input.dialect === 'redshift' ? 'TIMESTAMP' : 'timestamp(6) without time zone';
-  const integer = input.dialect === 'redshift' ? 'INTEGER' : 'integer';
+  // Literals are cast to the type of the ledger column they end up in.
+  const typeOf = (name: string) => columnType(ledgerColumn(name), input.dialect);
   // A derived table of literals (not VALUES, which Redshift does not accept in FROM).
   const batchRows = input.batches
     .map(
       (batch) =>
-        `SELECT CAST(${quoteLiteral(batch.batchId)} AS ${varchar(128)}) AS batch_id, CAST(${quoteLiteral(batch.source)} AS ${varchar(16)}) AS source, CAST(${integerLiteral(batch.duplicatesInBatch, 'duplicatesInBatch')} AS ${bigint}) AS duplicates_in_batch, CAST(${integerLiteral(batch.quarantined, 'quarantined')} AS ${bigint}) AS quarantined, CAST(${batch.landedAt === undefined ? 'NULL' : quoteLiteral(utcTimestampText(batch.landedAt))} AS ${timestamp}) AS landed_at`,
+        `SELECT CAST(${quoteLiteral(batch.batchId)} AS ${typeOf('batch_id')}) AS batch_id, CAST(${quoteLiteral(batch.source)} AS ${typeOf('source')}) AS source, CAST(${integerLiteral(batch.duplicatesInBatch, 'duplicatesInBatch')} AS ${typeOf('duplicates_skipped')}) AS duplicates_in_batch, CAST(${integerLiteral(batch.quarantined, 'quarantined')} AS ${typeOf('quarantined')}) AS quarantined, CAST(${batch.landedAt === undefined ? 'NULL' : quoteLiteral(utcTimestampText(batch.landedAt))} AS ${typeOf('landed_at')}) AS landed_at`,
     )
     .join('\n  UNION ALL ');
   // Seconds from landing to this statement, moments before the commit: Redshift's GETDATE() is
@@ -250,31 +247,16 @@ function ledgerInsertSql(
   const read = loadTimeRead(input.batches);
   const countLiteral = (value: number | undefined, type: string) =>
     `CAST(${value === undefined ? 'NULL' : integerLiteral(value, 'time read')} AS ${type})`;
-  const ledgerColumns = [
-    'batch_id',
-    'feed',
-    'rows_loaded',
-    'duplicates_skipped',
-    'quarantined',
-    'load_id',
-    'source',
-    'min_time',
-    'max_time',
-    'target_table',
-    'rows_erased',
-    'landed_at',
-    'landing_delay_seconds',
-    'hours_read',
-    'hours_span',
-    'seconds_read',
-  ]
-    .map((name) => quoteIdent(name))
+  // Every ledger column in table order but loaded_at, which takes its default; the SELECT
+  // below gives the values in this order.
+  const ledgerColumns = LEDGER_COLUMNS.filter((column) => column.name !== 'loaded_at')
+    .map((column) => quoteIdent(column.name))
     .join(', ');
   return `INSERT INTO ${ledger} (${ledgerColumns})
 SELECT b.batch_id, ${quoteLiteral(input.feed)}, COALESCE(u.loaded_rows, 0),
   b.duplicates_in_batch + COALESCE(s.staged_rows, 0) - COALESCE(u.loaded_rows, 0),
   b.quarantined, ${quoteLiteral(names.loadId)}, b.source, s.min_time, s.max_time, ${quoteLiteral(names.targetName)},
-  COALESCE(e.erased_rows, 0), b.landed_at, ${delay}, ${countLiteral(read?.hours, integer)}, ${countLiteral(read?.span, integer)}, ${countLiteral(read?.seconds, bigint)}
+  COALESCE(e.erased_rows, 0), b.landed_at, ${delay}, ${countLiteral(read?.hours, typeOf('hours_read'))}, ${countLiteral(read?.span, typeOf('hours_span'))}, ${countLiteral(read?.seconds, typeOf('seconds_read'))}
 FROM (
   ${batchRows}
 ) AS b
