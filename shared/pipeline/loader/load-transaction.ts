@@ -93,22 +93,8 @@ export async function prepareLoadTransaction(
 ): Promise<LoadTransaction> {
   const { target, manifests, loadId } = input;
   // Built first: a batch set that cannot be one transaction leaves no manifest behind.
-  const statementsFor = (copyManifestUrl?: string) => {
-    const statements = buildLoadStatements({
-      dialect: input.dialect,
-      schema: target.schema,
-      projectId: target.projectId,
-      feed: target.feed,
-      batches: manifests.map(loadBatchOf),
-      ...(copyManifestUrl ? { copyManifestUrl } : {}),
-      ...(target.copyRoleArn ? { copyRoleArn: target.copyRoleArn } : {}),
-      loadId,
-      formatOptions: REDSHIFT_COPY_FORMAT_OPTIONS,
-    });
-    // At most 40 statements, none over 100 KB: refused here rather than by the Data API.
-    assertTransactionFits(statements);
-    return statements;
-  };
+  const statementsFor = (copyManifestUrl?: string) =>
+    fittingLoadStatements(input.dialect, target, manifests, loadId, copyManifestUrl);
   const entries = manifests.flatMap((manifest) => manifest.entries);
   const batchIds = manifests.map((manifest) => manifest.batch.batchId);
   if (entries.length === 0) return { loadId, batchIds, statements: statementsFor() };
@@ -142,20 +128,9 @@ export function groupsThatFit(
 ): BatchManifest[][] {
   return splitToFit(manifests, (group) => {
     try {
-      const statements = buildLoadStatements({
-        dialect,
-        schema: target.schema,
-        projectId: target.projectId,
-        feed: target.feed,
-        batches: group.map(loadBatchOf),
-        // The longest a manifest URL or role ARN may make the COPY statement is far below
-        // the limit; the ledger statement, which grows with the batches, is what is measured.
-        copyManifestUrl: 's3://bucket/manifests/copy/load.json',
-        ...(target.copyRoleArn ? { copyRoleArn: target.copyRoleArn } : {}),
-        loadId: 'size-check',
-        formatOptions: REDSHIFT_COPY_FORMAT_OPTIONS,
-      });
-      assertTransactionFits(statements);
+      // The longest a manifest URL or role ARN may make the COPY statement is far below the
+      // limit; the ledger statement, which grows with the batches, is what is measured.
+      fittingLoadStatements(dialect, target, group, 'size-check', 's3://bucket/manifests/copy/load.json');
       return true;
     } catch (error) {
       const code = (error as { code?: unknown }).code;
@@ -163,6 +138,32 @@ export function groupsThatFit(
       throw error;
     }
   });
+}
+
+/**
+ * The load statements of these batches, refused (`StatementTooLarge`, `TooManyStatements`) when
+ * the Data API would refuse them: at most 40 statements, none over 100 KB.
+ */
+function fittingLoadStatements(
+  dialect: Dialect,
+  target: LoadTarget,
+  manifests: readonly BatchManifest[],
+  loadId: string,
+  copyManifestUrl: string | undefined,
+): string[] {
+  const statements = buildLoadStatements({
+    dialect,
+    schema: target.schema,
+    projectId: target.projectId,
+    feed: target.feed,
+    batches: manifests.map(loadBatchOf),
+    ...(copyManifestUrl ? { copyManifestUrl } : {}),
+    ...(target.copyRoleArn ? { copyRoleArn: target.copyRoleArn } : {}),
+    loadId,
+    formatOptions: REDSHIFT_COPY_FORMAT_OPTIONS,
+  });
+  assertTransactionFits(statements);
+  return statements;
 }
 
 /** A ledger row as the loader and the backfill report read it. */
