@@ -22,12 +22,11 @@ import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import pg from 'pg';
 import { eventFileName } from '#shared/base/export-files.ts';
-import { copyManifestKey, manifestKey } from '#shared/base/staging-keys.ts';
+import { manifestKey } from '#shared/base/staging-keys.ts';
 import { type PipelineSettings, pipelineSettingsFrom } from '#shared/config/pipeline.ts';
-import { REDSHIFT_COPY_FORMAT_OPTIONS } from '#shared/format/csv.ts';
-import { buildCopyManifest, parseBatchManifest } from '#shared/format/manifest.ts';
+import { parseBatchManifest } from '#shared/format/manifest.ts';
 import { batchIdFor, defaultWorkerCount, writeBatch } from '#shared/pipeline/batcher/batcher.ts';
-import { loadBatchOf } from '#shared/pipeline/loader/load-transaction.ts';
+import { prepareLoadTransaction } from '#shared/pipeline/loader/load-transaction.ts';
 import { runLoader } from '#shared/pipeline/loader/loader.ts';
 import type { LoadRecord } from '#shared/pipeline/loader/summary.ts';
 import { writeEventStream } from '#shared/sample/generate.ts';
@@ -35,7 +34,6 @@ import { tableName } from '#shared/schema/columns.ts';
 import { ledgerTable, targetTable } from '#shared/sql/ddl.ts';
 import { ensureWarehouseObjects } from '#shared/sql/ensure.ts';
 import { quoteIdent } from '#shared/sql/identifiers.ts';
-import { buildLoadStatements } from '#shared/sql/load.ts';
 import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
 import { copyFromManifest } from '#shared/warehouse/manifest-copy.ts';
 import { PostgresRunner } from '#shared/warehouse/postgres.ts';
@@ -341,19 +339,12 @@ async function explainLoad(
   variant: Variant,
   size: number,
 ): Promise<Record<string, unknown>> {
-  const manifests = [...variant.manifests.values()].map((bytes) => parseBatchManifest(bytes));
-  const loadId = `bench-scale-${variant.name}`;
-  const copyKey = copyManifestKey(loadId);
-  await store.put(copyKey, JSON.stringify(buildCopyManifest(manifests.flatMap((m) => m.entries))));
-  const statements = buildLoadStatements({
+  // The loader's own transaction for this batch (its COPY manifest written as the loader writes it).
+  const { statements } = await prepareLoadTransaction(store, {
     dialect: 'postgres',
-    schema: settings.schema,
-    projectId: PROJECT_ID,
-    feed: 'events',
-    batches: manifests.map(loadBatchOf),
-    copyManifestUrl: store.url(copyKey),
-    loadId,
-    formatOptions: REDSHIFT_COPY_FORMAT_OPTIONS,
+    target: { schema: settings.schema, projectId: PROJECT_ID, feed: 'events' },
+    manifests: [...variant.manifests.values()].map((bytes) => parseBatchManifest(bytes)),
+    loadId: `bench-scale-${variant.name}`,
   });
   const pool = new pg.Pool({ connectionString: url, max: 1 });
   const client = await pool.connect();

@@ -27,12 +27,12 @@ import { createGunzip } from 'node:zlib';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { type LocalPostgres, startLocalPostgres } from '#cli/local/embedded-postgres.ts';
-import { copyManifestKey, manifestKey } from '#shared/base/staging-keys.ts';
+import { manifestKey } from '#shared/base/staging-keys.ts';
 import { type PipelineSettings, pipelineSettingsFrom } from '#shared/config/pipeline.ts';
-import { POSTGRES_COPY_OPTIONS, REDSHIFT_COPY_FORMAT_OPTIONS } from '#shared/format/csv.ts';
-import { type BatchManifest, buildCopyManifest, parseBatchManifest } from '#shared/format/manifest.ts';
+import { POSTGRES_COPY_OPTIONS } from '#shared/format/csv.ts';
+import { type BatchManifest, parseBatchManifest } from '#shared/format/manifest.ts';
 import { defaultWorkerCount, runBatcher, writeBatch } from '#shared/pipeline/batcher/batcher.ts';
-import { loadBatchOf } from '#shared/pipeline/loader/load-transaction.ts';
+import { prepareLoadTransaction } from '#shared/pipeline/loader/load-transaction.ts';
 import { runLoader } from '#shared/pipeline/loader/loader.ts';
 import type { FeedLoadSummary } from '#shared/pipeline/loader/summary.ts';
 import { writeEventStream } from '#shared/sample/generate.ts';
@@ -40,7 +40,6 @@ import { BATCH_ID_COLUMN, columnsOf, tableName } from '#shared/schema/columns.ts
 import { createTargetTableSql, targetTable } from '#shared/sql/ddl.ts';
 import { ensureWarehouseObjects } from '#shared/sql/ensure.ts';
 import { quoteIdent } from '#shared/sql/identifiers.ts';
-import { buildLoadStatements } from '#shared/sql/load.ts';
 import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
 import { copyFromManifest } from '#shared/warehouse/manifest-copy.ts';
 import { PostgresRunner } from '#shared/warehouse/postgres.ts';
@@ -386,18 +385,12 @@ async function profileRun(
     const batches: BatchManifest[] = [...manifests.values()].map((bytes) =>
       parseBatchManifest(bytes, 'profile'),
     );
-    const loadId = `bench-profile-${kind}`;
-    const copyKey = copyManifestKey(loadId);
-    await store.put(copyKey, JSON.stringify(buildCopyManifest(batches.flatMap((batch) => batch.entries))));
-    const statements = buildLoadStatements({
+    // The loader's own transaction for these batches (its COPY manifest written as the loader writes it).
+    const { statements } = await prepareLoadTransaction(store, {
       dialect: 'postgres',
-      schema: settings.schema,
-      projectId: PROJECT_ID,
-      feed: 'events',
-      batches: batches.map(loadBatchOf),
-      copyManifestUrl: store.url(copyKey),
-      loadId,
-      formatOptions: REDSHIFT_COPY_FORMAT_OPTIONS,
+      target: { schema: settings.schema, projectId: PROJECT_ID, feed: 'events' },
+      manifests: batches,
+      loadId: `bench-profile-${kind}`,
     });
     await admin.query('CHECKPOINT');
     const client = await pool.connect();
