@@ -1,5 +1,5 @@
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { BackfillSummary, ChunkReport, Totals } from '../pipeline/backfill/summarize.ts';
+import type { BackfillSummary, Totals } from '../pipeline/backfill/summarize.ts';
 import type { BatcherSummary } from '../pipeline/batcher/batcher.ts';
 import type { PendingBatchStats } from '../pipeline/loader/backlog.ts';
 import type { LoaderSummary } from '../pipeline/loader/summary.ts';
@@ -204,26 +204,6 @@ export function backfillMetricPoints(
   );
 }
 
-/** One chunk's figures, as `backfillMetricPoints` counts them for a whole execution. */
-export function backfillChunkMetricPoints(chunk: ChunkReport): MetricPoint[] {
-  const failed = chunk.status === 'failed' ? 1 : 0;
-  return backfillTotalsPoints(
-    chunk.feed,
-    {
-      chunks: 1,
-      loaded: chunk.status === 'loaded' ? 1 : 0,
-      alreadyLoaded: chunk.status === 'already_loaded' ? 1 : 0,
-      empty: chunk.status === 'empty' ? 1 : 0,
-      failed,
-      rowsLoaded: chunk.rowsLoaded,
-      duplicatesSkipped: chunk.duplicatesSkipped,
-      quarantined: chunk.quarantined,
-      rowsErased: chunk.rowsErased,
-    },
-    undefined,
-  );
-}
-
 function dimensionKey(point: MetricPoint): string {
   return `${point.feed}\u0000${point.reason ?? ''}`;
 }
@@ -282,8 +262,4 @@ export function recordBackfillRun(
   reasons?: Readonly<Partial<Record<Feed, ReasonCounts>>>,
 ): void {
   emitMetricPoints(metrics, backfillMetricPoints(summary, reasons));
-}
-
-export function recordBackfillChunk(metrics: Metrics, chunk: ChunkReport): void {
-  emitMetricPoints(metrics, backfillChunkMetricPoints(chunk));
 }

@@ -1,12 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DIMENSIONS, METRIC_NAMESPACE, METRICS, SERVICES } from '#shared/observability/metric-names.ts';
 import { createMetrics } from '#shared/observability/powertools.ts';
-import {
-  recordBackfillChunk,
-  recordBackfillRun,
-  recordBatcherRun,
-  recordLoaderRun,
-} from '#shared/observability/run-metrics.ts';
+import { recordBackfillRun, recordBatcherRun, recordLoaderRun } from '#shared/observability/run-metrics.ts';
 import type { Totals } from '#shared/pipeline/backfill/summarize.ts';
 import { type BatcherSummary, emptyFeedSummary, type FeedSummary } from '#shared/pipeline/batcher/batcher.ts';
 import {
@@ -300,7 +295,7 @@ describe('recordLoaderRun', () => {
   });
 });
 
-describe('recordBackfillRun and recordBackfillChunk', () => {
+describe('recordBackfillRun', () => {
   it('emits chunks succeeded and failed, rows, duplicates, erased rows and quarantine per feed under the backfill service', () => {
     const captured = capture();
     recordBackfillRun(createMetrics(SERVICES.backfill), BACKFILL_RUN, {
@@ -322,28 +317,6 @@ describe('recordBackfillRun and recordBackfillChunk', () => {
       [METRICS.backfillChunksSucceeded]: 10,
       [METRICS.backfillChunksFailed]: 0,
       [METRICS.rowsLoaded]: 400,
-    });
-  });
-
-  it('counts one failed chunk as one failure and nothing loaded', () => {
-    const captured = capture();
-    recordBackfillChunk(createMetrics(SERVICES.backfill), {
-      chunkId: 'events-2026010100-2026010123',
-      feed: 'events',
-      startHour: '2026-01-01T00',
-      endHour: '2026-01-01T23',
-      status: 'failed',
-      files: 3,
-      batchIds: [],
-      rowsLoaded: 0,
-      duplicatesSkipped: 0,
-      quarantined: 0,
-      rowsErased: 0,
-    });
-    expect(valuesFor(captured.emf(), { service: 'backfill', Feed: 'events' })).toMatchObject({
-      [METRICS.backfillChunksSucceeded]: 0,
-      [METRICS.backfillChunksFailed]: 1,
-      [METRICS.rowsLoaded]: 0,
     });
   });
 });
