@@ -84,10 +84,8 @@ export class ChunkSteps extends sfn.StateMachineFragment {
       parameters: { chunk: sfn.JsonPath.objectAt('$'), attempt: 1, poll: { count: 0 } },
     });
 
-    const prepare = new tasks.LambdaInvoke(this, S.prepare, {
+    const prepare = lambdaStep(this, S.prepare, {
       lambdaFunction: props.prepareFunction,
-      payloadResponseOnly: true,
-      retryOnServiceExceptions: false,
       payload: sfn.TaskInput.fromObject({
         chunk: sfn.JsonPath.objectAt('$.chunk'),
         attempt: sfn.JsonPath.numberAt('$.attempt'),
@@ -95,7 +93,6 @@ export class ChunkSteps extends sfn.StateMachineFragment {
       resultPath: '$.prepared',
       taskTimeout: sfn.Timeout.duration(Duration.minutes(16)),
     });
-    retryLambdaErrors(prepare);
     prepare.addCatch(chunkFailed, catchAll);
 
     const endpoint = props.warehouse.endpoint;
@@ -274,7 +271,21 @@ function loadErrorChoice(
   return choice.when(attemptsLeft, retry).otherwise(fail);
 }
 
-export function retryLambdaErrors(task: tasks.LambdaInvoke): void {
+/**
+ * A task invoking one of the backfill's functions: its output is the function's response, and
+ * Lambda's own errors are retried with jitter (CDK's default retry, turned off here, has none
+ * and does not retry throttling).
+ */
+export function lambdaStep(
+  scope: Construct,
+  id: string,
+  props: Omit<tasks.LambdaInvokeProps, 'payloadResponseOnly' | 'retryOnServiceExceptions'>,
+): tasks.LambdaInvoke {
+  const task = new tasks.LambdaInvoke(scope, id, {
+    ...props,
+    payloadResponseOnly: true,
+    retryOnServiceExceptions: false,
+  });
   task.addRetry({
     errors: LAMBDA_SERVICE_ERRORS,
     interval: Duration.seconds(2),
@@ -283,4 +294,5 @@ export function retryLambdaErrors(task: tasks.LambdaInvoke): void {
     maxDelay: Duration.seconds(60),
     jitterStrategy: sfn.JitterType.FULL,
   });
+  return task;
 }

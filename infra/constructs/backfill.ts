@@ -4,14 +4,13 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { STEPFUNCTIONS_USE_DISTRIBUTED_MAP_RESULT_WRITER_V2 } from 'aws-cdk-lib/cx-api';
 import { Construct } from 'constructs';
 import { BACKFILL_PREFIXES, PREFIXES } from '#shared/base/staging-keys.ts';
 import { ENV } from '#shared/config/pipeline.ts';
 import { SERVICES } from '#shared/observability/metric-names.ts';
 import { acknowledge, acknowledgeWildcardResource } from '../nag.ts';
-import { ChunkSteps, retryLambdaErrors } from './backfill-chunk.ts';
+import { ChunkSteps, lambdaStep } from './backfill-chunk.ts';
 import { BACKFILL_STATES } from './backfill-states.ts';
 import { EXPORT_API_EPHEMERAL_STORAGE, type ExportApiAccess, useExportApi } from './export-api.ts';
 import type { ExportSettings } from './pipeline.ts';
@@ -249,10 +248,8 @@ export class Backfill extends Construct {
 
   private definition(props: BackfillProps, maxConcurrency: number, maxLoadAttempts: number): sfn.IChainable {
     const S = BACKFILL_STATES;
-    const plan = new tasks.LambdaInvoke(this, S.plan, {
+    const plan = lambdaStep(this, S.plan, {
       lambdaFunction: this.planFunction.function,
-      payloadResponseOnly: true,
-      retryOnServiceExceptions: false,
       payload: sfn.TaskInput.fromObject({
         request: sfn.JsonPath.entirePayload,
         executionName: sfn.JsonPath.executionName,
@@ -261,7 +258,6 @@ export class Backfill extends Construct {
       resultSelector: { plan: sfn.JsonPath.objectAt('$') },
       taskTimeout: sfn.Timeout.duration(Duration.minutes(2)),
     });
-    retryLambdaErrors(plan);
     const invalidInput = new sfn.Pass(this, S.readInputError, {
       parameters: { error: sfn.JsonPath.stringToJson(sfn.JsonPath.stringAt('$.inputError.Cause')) },
     }).next(
@@ -302,10 +298,8 @@ export class Backfill extends Construct {
       }),
     );
 
-    const summarize = new tasks.LambdaInvoke(this, S.summarize, {
+    const summarize = lambdaStep(this, S.summarize, {
       lambdaFunction: this.summarizeFunction.function,
-      payloadResponseOnly: true,
-      retryOnServiceExceptions: false,
       payload: sfn.TaskInput.fromObject({
         plan: sfn.JsonPath.objectAt('$.plan'),
         resultsManifestKey: sfn.JsonPath.stringAt('$.results.manifestKey'),
@@ -313,7 +307,6 @@ export class Backfill extends Construct {
       resultPath: '$.summary',
       taskTimeout: sfn.Timeout.duration(Duration.minutes(6)),
     });
-    retryLambdaErrors(summarize);
     // The ledger query goes through the Data API, which may be busy for a moment.
     summarize.addRetry({
       errors: ['RetryableWarehouseError'],
