@@ -156,11 +156,15 @@ export class Monitoring extends Construct {
           description: `A batch has waited more than ${maxAge.toMinutes()} minutes to be loaded: the loader is failing or cannot keep up.`,
         },
       ),
-      landingToCommit: this.alarm('LandingToCommitP99', this.landingToCommitP99(), {
-        threshold: FRESHNESS_GOAL_SECONDS,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        description: `The p99 delay from a file landing to its rows' commit was over ${FRESHNESS_GOAL_SECONDS / 60} minutes in the last hour (the freshness goal). Check the dashboard's load duration, pending batches and the hours read per load (late data), and the loader's and batcher's run summaries.`,
-      }),
+      landingToCommit: this.alarm(
+        'LandingToCommitP99',
+        this.max(METRICS.landingToCommitSeconds, SERVICES.loader, 'p99', FRESHNESS_PERIOD),
+        {
+          threshold: FRESHNESS_GOAL_SECONDS,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          description: `The p99 delay from a file landing to its rows' commit was over ${FRESHNESS_GOAL_SECONDS / 60} minutes in the last hour (the freshness goal). Check the dashboard's load duration, pending batches and the hours read per load (late data), and the loader's and batcher's run summaries.`,
+        },
+      ),
       quarantined: this.alarm(
         'Quarantined',
         this.total(METRICS.rowsQuarantined, [SERVICES.batcher, SERVICES.backfill], 'Sum'),
@@ -430,36 +434,25 @@ export class Monitoring extends Construct {
     });
   }
 
-  /** Largest value over every feed of one service. */
-  private max(name: MetricName, service: Service): cloudwatch.IMetric {
-    const usingMetrics: Record<string, cloudwatch.IMetric> = {};
-    for (const feed of this.feeds) usingMetrics[`m_${feed}`] = this.metric(name, service, feed, 'Maximum');
-    return new cloudwatch.MathExpression({
-      expression: `MAX([${Object.keys(usingMetrics).join(', ')}])`,
-      usingMetrics,
-      period: PERIOD,
-      label: `${name} (largest of all feeds)`,
-    });
-  }
-
-  /** The larger of the feeds' p99 landing-to-commit delay over FRESHNESS_PERIOD. */
-  private landingToCommitP99(): cloudwatch.IMetric {
+  /**
+   * Largest value of `statistic` over every feed of one service, per `period` (the
+   * landing-to-commit alarm takes each feed's p99 over an hour).
+   */
+  private max(
+    name: MetricName,
+    service: Service,
+    statistic = 'Maximum',
+    period: Duration = PERIOD,
+  ): cloudwatch.IMetric {
     const usingMetrics: Record<string, cloudwatch.IMetric> = {};
     for (const feed of this.feeds) {
-      usingMetrics[`m_${feed}`] = this.metric(
-        METRICS.landingToCommitSeconds,
-        SERVICES.loader,
-        feed,
-        'p99',
-      ).with({
-        period: FRESHNESS_PERIOD,
-      });
+      usingMetrics[`m_${feed}`] = this.metric(name, service, feed, statistic).with({ period });
     }
     return new cloudwatch.MathExpression({
       expression: `MAX([${Object.keys(usingMetrics).join(', ')}])`,
       usingMetrics,
-      period: FRESHNESS_PERIOD,
-      label: `${METRICS.landingToCommitSeconds} p99 (largest of all feeds)`,
+      period,
+      label: `${name}${statistic === 'Maximum' ? '' : ` ${statistic}`} (largest of all feeds)`,
     });
   }
 
