@@ -10,7 +10,6 @@ export const FORGET_OPTIONS = {
   reference: { type: 'string' },
   'dry-run': { type: 'boolean' },
   json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
 export const FORGET_FLAGS_HELP = `  --amplitude-id N     the person's Amplitude ID; every ID merged with it is erased too

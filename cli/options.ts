@@ -74,9 +74,12 @@ function nearestFlag(given: string, flags: readonly string[]): string | undefine
   return nearestName(typed, flags, Math.max(1, Math.floor(typed.length / 3)));
 }
 
+/** `--help` / `-h`, which every command takes: added here rather than to each command's flags. */
+const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const;
+
 /**
- * `parseOptions` plus the help every command takes: `undefined` when `--help` / `-h` was given,
- * after printing the help on stdout (the command then exits 0).
+ * `parseOptions` of the command's flags plus `--help` / `-h`: `undefined` when help was asked
+ * for, after printing the help on stdout (the command then exits 0).
  */
 export function parseCommandLine<const T extends NonNullable<ParseArgsConfig['options']>>(
   argv: string[],
@@ -84,7 +87,7 @@ export function parseCommandLine<const T extends NonNullable<ParseArgsConfig['op
   help: string,
   io: Pick<CliIo, 'stdout'>,
 ) {
-  const values = parseOptions(argv, options, help);
+  const values = parseOptions(argv, { ...options, ...HELP_OPTION }, help);
   if ((values as { help?: unknown }).help) {
     io.stdout(help);
     return undefined;

@@ -60,7 +60,6 @@ const OPTIONS = {
   source: { type: 'string' },
   attempt: { type: 'string' },
   wait: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** Between two looks at a running execution. */

@@ -45,7 +45,6 @@ const OPTIONS = {
   region: { type: 'string' },
   loads: { type: 'string' },
   json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
 const ERRORS_SHOWN = 5;

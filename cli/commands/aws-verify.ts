@@ -26,7 +26,6 @@ const OPTIONS = {
   stack: { type: 'string' },
   region: { type: 'string' },
   json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
 export function verifyCommand(deps: AwsCommandDeps = defaultAwsDeps): Command {

@@ -170,7 +170,6 @@ const OPTIONS = {
   'org-id': { type: 'string' },
   schema: { type: 'string' },
   'landing-prefix': { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** `redshift-export local backfill ...` */

@@ -20,7 +20,6 @@ Options:
 
 const OPTIONS = {
   home: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** `redshift-export local serve`: exit 130 when stopped with Ctrl-C, like the other local modes. */

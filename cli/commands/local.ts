@@ -64,7 +64,6 @@ const OPTIONS = {
   'batch-every': { type: 'string' },
   'load-every': { type: 'string' },
   demo: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
 export const run: Command = async (argv, io) => {

@@ -44,7 +44,6 @@ const OPTIONS = {
   'base-url': { type: 'string' },
   'hours-per-request': { type: 'string' },
   'temp-dir': { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
 export const run: Command = async (argv, io) => {

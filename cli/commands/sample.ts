@@ -29,7 +29,6 @@ const OPTIONS = {
   days: { type: 'string' },
   'events-per-hour': { type: 'string' },
   seed: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
 export const run: Command = async (argv, io) => {

@@ -31,7 +31,6 @@ const OPTIONS = {
   database: { type: 'string' },
   feeds: { type: 'string' },
   'copy-role-arn': { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
 const DIALECTS: readonly Dialect[] = ['redshift', 'postgres'];
