@@ -4,24 +4,17 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CliIo } from '#cli/io.ts';
 import { main } from '#cli/main.ts';
 import { eventFileName, mergeIdFileName } from '#shared/base/export-files.ts';
 import { generateSample } from '#shared/sample/generate.ts';
 import { createTestDatabase } from '#test/support/postgres.ts';
-
-function captureIo(cwd: string) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = { stdout: (text) => out.push(text), stderr: (text) => err.push(text), env: {}, cwd };
-  return { io, out: () => out.join(''), err: () => err.join('') };
-}
+import { capture, yesterday } from './local-support.ts';
 
 const PROJECT = '515151';
 const ORG = '77';
 // The person: two Amplitude IDs (the second merged into the first), a user id with a quote.
 const PERSON = { amplitudeId: 990_000_001, mergedId: 990_000_002, userId: "erase.me's@example.com" };
-const day = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+const day = yesterday;
 
 function personEvent(uuid: string, amplitudeId: number, hour: number, userId: string | null) {
   const time = `${day} ${String(hour).padStart(2, '0')}:10:00.000000`;
@@ -76,7 +69,7 @@ describe('redshift-export local forget', () => {
     await writePersonFiles(join(dir, 'landing'), 23, 'person-1');
     client = new pg.Client({ connectionString: db.url });
     await client.connect();
-    const { io } = captureIo(dir);
+    const { io } = capture(dir);
     expect(
       await main(['local', '--once', '--landing', 'landing', '--home', 'home', '--database-url', db.url], io),
     ).toBe(0);
@@ -89,11 +82,11 @@ describe('redshift-export local forget', () => {
   });
 
   const forget = (...flags: string[]) => {
-    const captured = captureIo(dir);
+    const captured = capture(dir);
     return main(
       ['local', 'forget', '--home', 'home', '--database-url', db.url, '--project-id', PROJECT, ...flags],
       captured.io,
-    ).then((code) => ({ code, out: captured.out(), err: captured.err() }));
+    ).then((code) => ({ code, out: captured.out.join(''), err: captured.text() }));
   };
 
   async function personRows() {
@@ -180,7 +173,7 @@ describe('redshift-export local forget', () => {
   const local = (...flags: string[]) =>
     main(
       ['local', ...flags, '--landing', 'landing', '--home', 'home', '--database-url', db.url],
-      captureIo(dir).io,
+      capture(dir).io,
     );
 
   it('keeps them erased when every batch is replayed', async () => {
@@ -195,7 +188,7 @@ describe('redshift-export local forget', () => {
   });
 
   it('keeps them erased through a backfill over their day, and counts what it dropped in the ledger and the report', async () => {
-    const captured = captureIo(dir);
+    const captured = capture(dir);
     const code = await main(
       [
         'local',
@@ -215,8 +208,8 @@ describe('redshift-export local forget', () => {
     );
     expect(code).toBe(0);
     // The report and its summary line say what the erasure list kept out (3 events, 1 merge).
-    expect(captured.err()).toContain(', 4 rows of erased people dropped.');
-    const report = JSON.parse(captured.out()) as { totals: { rowsErased: number } };
+    expect(captured.text()).toContain(', 4 rows of erased people dropped.');
+    const report = JSON.parse(captured.out.join('')) as { totals: { rowsErased: number } };
     expect(report.totals.rowsErased).toBe(4);
 
     expect(await personRows()).toEqual({ events: 0, merges: 0 });
@@ -252,15 +245,15 @@ describe('redshift-export local forget', () => {
   ])('is a usage error (exit 2) for %j, before opening the warehouse', async (flags, message) => {
     const run = await main(
       ['local', 'forget', '--home', 'home', '--database-url', 'postgres://nobody@127.0.0.1:1/x', ...flags],
-      captureIo(dir).io,
+      capture(dir).io,
     );
     expect(run).toBe(2);
-    const captured = captureIo(dir);
+    const captured = capture(dir);
     await main(
       ['local', 'forget', '--database-url', 'postgres://nobody@127.0.0.1:1/x', ...flags],
       captured.io,
     );
-    expect(captured.err()).toMatch(message);
-    expect(captured.err()).not.toContain('someone');
+    expect(captured.text()).toMatch(message);
+    expect(captured.text()).not.toContain('someone');
   });
 });

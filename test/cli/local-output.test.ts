@@ -10,7 +10,7 @@ import { HOUR_MS } from '#shared/base/hours.ts';
 import { generateSample, type SampleManifest } from '#shared/sample/generate.ts';
 import { type SampleHourManifest, writeSampleHour } from '#shared/sample/hour.ts';
 import { createTestDatabase } from '#test/support/postgres.ts';
-import { capture, yesterday } from './local-support.ts';
+import { capture, interruption, yesterday } from './local-support.ts';
 
 /** What a person reads on stderr, and what a program reads on stdout, of `local` runs. */
 
@@ -167,10 +167,7 @@ describe('local: what a person reads', () => {
       '1s',
     ];
     const session = async (cycles: number) => {
-      let stop!: () => void;
-      const interrupted = new Promise<void>((resolve) => {
-        stop = resolve;
-      });
+      const { interrupted, stop } = interruption();
       const chunks: string[] = [];
       const io: CliIo = {
         stdout: () => undefined,

@@ -6,6 +6,7 @@ import type { CliIo } from '#cli/io.ts';
 import { main } from '#cli/main.ts';
 import { generateSample } from '#shared/sample/generate.ts';
 import { createTestDatabase } from '#test/support/postgres.ts';
+import { interruption, yesterday } from './local-support.ts';
 
 /**
  * Every line every local mode prints, on stdout and stderr, for a database URL with a
@@ -20,10 +21,7 @@ function linesOf(chunks: string[]): string[] {
 
 function ioFor(cwd: string, stopWhen?: (text: string) => boolean) {
   const chunks: string[] = [];
-  let stop!: () => void;
-  const interrupted = new Promise<void>((resolve) => {
-    stop = resolve;
-  });
+  const { interrupted, stop } = interruption();
   const print = (text: string) => {
     chunks.push(text);
     if (stopWhen?.(text)) stop();
@@ -43,7 +41,7 @@ function ioFor(cwd: string, stopWhen?: (text: string) => boolean) {
 describe('no output line of a local mode holds the database password', () => {
   let dir: string;
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
-  const day = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+  const day = yesterday;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'cli-secrets-'));

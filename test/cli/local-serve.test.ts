@@ -11,7 +11,7 @@ import { EMBEDDED_PORT } from '#cli/local/context.ts';
 import { portIsFree } from '#cli/local/embedded-postgres.ts';
 import { main } from '#cli/main.ts';
 import { generateSample, type SampleManifest } from '#shared/sample/generate.ts';
-import { capture, yesterday } from './local-support.ts';
+import { capture, interruption, yesterday } from './local-support.ts';
 
 /** A CLI io whose Ctrl-C the test presses, and that tells when a text has been printed. */
 function stoppable(cwd: string) {
@@ -21,10 +21,7 @@ function stoppable(cwd: string) {
     all += text;
     for (const wait of waiting) if (all.includes(wait.text)) wait.seen();
   };
-  let stop!: () => void;
-  const interrupted = new Promise<void>((resolve) => {
-    stop = resolve;
-  });
+  const { interrupted, stop } = interruption();
   const io: CliIo = { stdout: print, stderr: print, env: {}, cwd, interrupted };
   return {
     io,

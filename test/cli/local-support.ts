@@ -8,5 +8,14 @@ export function capture(cwd: string) {
   return { io, out, err, text: () => err.join('') };
 }
 
+/** An `interrupted` promise for a CliIo and the `stop` that settles it: Ctrl-C, played by a test. */
+export function interruption() {
+  let stop!: () => void;
+  const interrupted = new Promise<void>((resolve) => {
+    stop = resolve;
+  });
+  return { interrupted, stop };
+}
+
 /** Yesterday (UTC): inside the batcher's default look-back window. */
 export const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);

@@ -8,17 +8,7 @@ import type { CliIo } from '#cli/io.ts';
 import { main } from '#cli/main.ts';
 import { generateSample, type SampleManifest } from '#shared/sample/generate.ts';
 import { createTestDatabase } from '#test/support/postgres.ts';
-
-function captureIo(cwd: string) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = { stdout: (text) => out.push(text), stderr: (text) => err.push(text), env: {}, cwd };
-  return { io, out, err };
-}
-
-function yesterday(): string {
-  return new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
-}
+import { capture, interruption, yesterday } from './local-support.ts';
 
 describe('redshift-export local --once', () => {
   let dir: string;
@@ -33,7 +23,7 @@ describe('redshift-export local --once', () => {
     sample = await generateSample(join(dir, 'landing'), {
       projectId,
       orgId: '77',
-      start: yesterday(),
+      start: yesterday,
       days: 1,
       eventsPerHour: 40,
       seed: 11,
@@ -65,7 +55,7 @@ describe('redshift-export local --once', () => {
   }
 
   it('loads a landing folder exactly once, infers the project ID, and prints one JSON summary', async () => {
-    const { io, out } = captureIo(dir);
+    const { io, out } = capture(dir);
     expect(await main(args(), io)).toBe(0);
     expect(out).toHaveLength(1);
     const summary = JSON.parse(out[0]!);
@@ -82,7 +72,7 @@ describe('redshift-export local --once', () => {
 
   it('changes nothing on a second identical run', async () => {
     const before = await tableCounts();
-    const { io, out } = captureIo(dir);
+    const { io, out } = capture(dir);
     expect(await main(args(), io)).toBe(0);
     const summary = JSON.parse(out[0]!);
     expect(summary.batch.feeds.events.files).toBe(0);
@@ -92,7 +82,7 @@ describe('redshift-export local --once', () => {
   it('changes nothing after the local pipeline state is deleted (the ledger remembers)', async () => {
     const before = await tableCounts();
     await rm(join(dir, 'home'), { recursive: true, force: true });
-    const { io, out } = captureIo(dir);
+    const { io, out } = capture(dir);
     expect(await main(args(), io)).toBe(0);
     const summary = JSON.parse(out[0]!);
     // Everything is batched again, and every batch is recognised as loaded.
@@ -106,13 +96,13 @@ describe('redshift-export local --once', () => {
   });
 
   it('fails with a clear message, not a stack, on an unknown option', async () => {
-    const { io, err } = captureIo(dir);
+    const { io, err } = capture(dir);
     expect(await main(['local', '--once', '--bogus'], io)).toBe(2);
     expect(err.join('')).toContain("Unknown option '--bogus'");
   });
 
   it('exits non-zero and says what to check when the database is unreachable', async () => {
-    const { io, err } = captureIo(dir);
+    const { io, err } = capture(dir);
     const code = await main(
       [
         'local',
@@ -135,17 +125,17 @@ describe('redshift-export local --once', () => {
   it('asks for --project-id when the landing folder mixes projects', async () => {
     await generateSample(join(dir, 'mixed'), {
       projectId: '1',
-      start: yesterday(),
+      start: yesterday,
       eventsPerHour: 1,
       seed: 1,
     });
     await generateSample(join(dir, 'mixed'), {
       projectId: '2',
-      start: yesterday(),
+      start: yesterday,
       eventsPerHour: 1,
       seed: 2,
     });
-    const { io, err } = captureIo(dir);
+    const { io, err } = capture(dir);
     expect(
       await main(['local', '--once', '--landing', 'mixed', '--home', 'home3', '--database-url', db.url], io),
     ).toBe(2);
@@ -153,10 +143,7 @@ describe('redshift-export local --once', () => {
   });
 
   it('runs on its schedule, reports each cycle, says once how to connect, and stops cleanly when interrupted', async () => {
-    let stop!: () => void;
-    const interrupted = new Promise<void>((resolve) => {
-      stop = resolve;
-    });
+    const { interrupted, stop } = interruption();
     const err: string[] = [];
     const io: CliIo = {
       stdout: () => undefined,
@@ -195,16 +182,13 @@ describe('redshift-export local --once', () => {
   });
 
   it('starts a load cycle as soon as a batch cycle staged batches, without waiting for the load interval', async () => {
-    let stop!: () => void;
-    const interrupted = new Promise<void>((resolve) => {
-      stop = resolve;
-    });
+    const { interrupted, stop } = interruption();
     const landing = join(dir, 'landing-trigger');
     const later = join(dir, 'landing-trigger-later');
     await generateSample(landing, {
       projectId: '515151',
       orgId: '78',
-      start: yesterday(),
+      start: yesterday,
       days: 1,
       eventsPerHour: 5,
       seed: 3,

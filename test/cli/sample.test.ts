@@ -3,21 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { CliIo } from '#cli/io.ts';
 import { main } from '#cli/main.ts';
+import { capture } from './local-support.ts';
 
 let dir: string | undefined;
 afterEach(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
   dir = undefined;
 });
-
-function captureIo(cwd: string) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = { stdout: (text) => out.push(text), stderr: (text) => err.push(text), env: {}, cwd };
-  return { io, out, err };
-}
 
 async function filesOf(folder: string): Promise<Map<string, Buffer>> {
   const files = new Map<string, Buffer>();
@@ -29,8 +22,8 @@ describe('redshift-export sample', () => {
   it('writes byte-identical files on two runs with the same seed and prints one JSON line', async () => {
     dir = await mkdtemp(join(tmpdir(), 'cli-sample-'));
     const args = ['--start', '2024-06-01', '--days', '2', '--events-per-hour', '12', '--seed', '77'];
-    const first = captureIo(dir);
-    const second = captureIo(dir);
+    const first = capture(dir);
+    const second = capture(dir);
     expect(await main(['sample', '--out', 'one', ...args], first.io)).toBe(0);
     expect(await main(['sample', '--out', 'two', ...args, '--project-id', '187520'], second.io)).toBe(0);
 
@@ -61,7 +54,7 @@ describe('redshift-export sample', () => {
 
   it('uses the project and org IDs it is given in the file names', async () => {
     dir = await mkdtemp(join(tmpdir(), 'cli-sample-'));
-    const { io } = captureIo(dir);
+    const { io } = capture(dir);
     expect(
       await main(
         [
@@ -98,7 +91,7 @@ describe('redshift-export sample', () => {
     [['--out', 'x', '--bogus'], /Unknown option '--bogus'/],
   ])('refuses %j with a usage error', async (args, message) => {
     dir = await mkdtemp(join(tmpdir(), 'cli-sample-'));
-    const { io, err, out } = captureIo(dir);
+    const { io, err, out } = capture(dir);
     expect(await main(['sample', ...args], io)).toBe(2);
     expect(err.join('')).toMatch(message);
     expect(out).toEqual([]);
@@ -106,7 +99,7 @@ describe('redshift-export sample', () => {
   });
 
   it('prints its options with --help', async () => {
-    const { io, out } = captureIo(tmpdir());
+    const { io, out } = capture(tmpdir());
     expect(await main(['sample', '--help'], io)).toBe(0);
     expect(out.join('')).toContain('--events-per-hour N');
   });
