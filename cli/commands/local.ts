@@ -147,7 +147,7 @@ export const run: Command = async (argv, io) => {
 };
 
 /** Exit code of a `--once` run that found a lease held and so did nothing for that part. */
-export const EXIT_LEASE_HELD = 3;
+const EXIT_LEASE_HELD = 3;
 
 /**
  * A skipped part of a `--once` run is a failure the user must see: the JSON alone would

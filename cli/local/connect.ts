@@ -16,7 +16,7 @@ export interface LocalConnection {
 }
 
 /** `psql '<url without password>[?passfile=...]'`, quoted for a POSIX shell. */
-export function psqlCommand({ databaseUrl, passfile }: LocalConnection): string {
+function psqlCommand({ databaseUrl, passfile }: LocalConnection): string {
   const url = withoutPassword(databaseUrl, '');
   // libpq reads connection parameters from the URI's query, percent-decoded
   // (https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING-URIS).

@@ -80,7 +80,7 @@ function settingsFor(options: LocalContextOptions, projectId: string): PipelineS
  * Every check that needs nothing but the flags and a look at the landing folder, before
  * anything is created or started: a mistake costs no PostgreSQL start and leaves no folder.
  */
-export function validateLocalOptions(options: LocalContextOptions): void {
+function validateLocalOptions(options: LocalContextOptions): void {
   // The project ID may still be inferred; every other setting is checked now.
   settingsFor(options, options.projectId ?? '0');
   if (options.databaseUrl !== undefined) {

@@ -92,14 +92,14 @@ export function describeLoad(load: LoaderSummary): string {
 }
 
 /** Where this run's quarantine files are, as paths to open (the local staging store is `<home>/store`). */
-export function quarantinePaths(batch: BatcherSummary | undefined, home: string): string[] {
+function quarantinePaths(batch: BatcherSummary | undefined, home: string): string[] {
   return Object.values(batch?.feeds ?? {}).flatMap((feed) =>
     feed.quarantineKeys.map((key) => join(home, 'store', key)),
   );
 }
 
 /** `quarantined lines (gzip JSON, one per line, with the reason): <paths>` or nothing. */
-export function describeQuarantine(paths: readonly string[]): string | undefined {
+function describeQuarantine(paths: readonly string[]): string | undefined {
   if (paths.length === 0) return undefined;
   return `quarantined lines are in ${paths.join(', ')} (gzip JSON lines, each with its reason; zcat to read)`;
 }
