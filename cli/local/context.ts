@@ -53,8 +53,6 @@ export interface LocalContextOptions {
   readonly requireLanding?: boolean;
 }
 
-const EXPORT_NAME = /^(\d+)_(\d{4}-\d{2}-\d{2})_(\d{1,2})#\d+\.json(\.gz)?$/;
-
 function settingsFor(options: LocalContextOptions, projectId: string): PipelineSettings {
   return pipelineSettingsFrom(
     {
@@ -176,12 +174,11 @@ export async function inferProjectId(landing: ObjectStore, prefix = ''): Promise
   const ids = new Set<string>();
   const elsewhere = new Set<string>();
   for await (const object of landing.list('')) {
-    const slash = object.key.lastIndexOf('/');
-    const name = object.key.slice(slash + 1);
-    const match = EXPORT_NAME.exec(name);
-    if (!match?.[1]) continue;
-    const folder = object.key.slice(0, slash + 1);
-    if (folder === prefix) ids.add(match[1]);
+    // The same reading of names as discovery's, so an ID is inferred only from files it batches.
+    const folder = object.key.slice(0, object.key.lastIndexOf('/') + 1);
+    const file = parseLandingKey(object, folder);
+    if (file?.feed !== 'events') continue;
+    if (folder === prefix) ids.add(file.owner);
     else elsewhere.add(folder);
     if (ids.size > 1) break;
   }

@@ -111,6 +111,18 @@ describe('local: landing folders that hold nothing loadable say so', () => {
     expect(text()).toContain('notes.txt');
   });
 
+  it('infers no project ID from a name discovery would never batch (month 13)', async () => {
+    await mkdir(join(dir, 'bad-day'), { recursive: true });
+    await writeFile(join(dir, 'bad-day', '5150_2024-13-01_3#0.json.gz'), '');
+    const { io, text } = capture(dir);
+    const code = await main(
+      ['local', '--once', '--landing', 'bad-day', '--home', 'h4', '--database-url', db.url],
+      io,
+    );
+    expect(code).toBe(2);
+    expect(text()).toContain('No Amplitude event files (<projectId>_<yyyy-MM-dd>_<H>#<n>.json.gz)');
+  });
+
   it('exits 1 when a backfill range holds no landing files, naming the days that do', async () => {
     const { io, out, text } = capture(dir);
     const code = await main(
