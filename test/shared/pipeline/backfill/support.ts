@@ -74,6 +74,11 @@ export async function keyCounts(
   return { rows: Number(row?.rows), keys: Number(row?.keys) };
 }
 
+/** What `keyCounts` gives for a table holding `count` keys, each exactly once. */
+export function eachOnce(count: number): { rows: number; keys: number } {
+  return { rows: count, keys: count };
+}
+
 export interface LandingLine {
   readonly feed: Feed;
   readonly day: string;
