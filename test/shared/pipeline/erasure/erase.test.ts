@@ -1,6 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '#shared/config/validate.ts';
-import { eraseFromWarehouse, validateErasureInput } from '#shared/pipeline/erasure/erase.ts';
+import {
+  type EraseOptions,
+  eraseFromWarehouse,
+  validateErasureInput,
+} from '#shared/pipeline/erasure/erase.ts';
 import { runLoader } from '#shared/pipeline/loader/loader.ts';
 import { createTestDatabase } from '#test/support/postgres.ts';
 import {
@@ -83,6 +87,22 @@ async function loadedWorld() {
   return w;
 }
 
+/** An erasure request against the loaded world, at `now`, of every feed unless it says otherwise. */
+function erase(
+  w: Awaited<ReturnType<typeof loadedWorld>>,
+  request: Omit<EraseOptions, 'runner' | 'schema' | 'projectId' | 'feeds' | 'now'> &
+    Partial<Pick<EraseOptions, 'feeds'>>,
+) {
+  return eraseFromWarehouse({
+    runner: w.runner,
+    schema: w.schema,
+    projectId: PROJECT_ID,
+    feeds: w.settings.feeds,
+    now,
+    ...request,
+  });
+}
+
 const erasures = (url: string, schema: string) =>
   selectRows(
     url,
@@ -97,14 +117,9 @@ describe('eraseFromWarehouse on PostgreSQL', () => {
   it('removes every row of the person and of every ID merged with them, transitively, and records the counts', async () => {
     const w = await loadedWorld();
 
-    const outcome = await eraseFromWarehouse({
-      runner: w.runner,
-      schema: w.schema,
-      projectId: PROJECT_ID,
-      feeds: w.settings.feeds,
+    const outcome = await erase(w, {
       identifiers: { amplitudeId: '101' },
       reference: 'DSR-1',
-      now,
       randomSuffix: 'abcd1234',
     });
 
@@ -162,23 +177,15 @@ describe('eraseFromWarehouse on PostgreSQL', () => {
 
   it('counts in a dry run exactly what the erasure then removes, and changes nothing', async () => {
     const w = await loadedWorld();
-    const options = {
-      runner: w.runner,
-      schema: w.schema,
-      projectId: PROJECT_ID,
-      feeds: w.settings.feeds,
-      identifiers: { amplitudeId: '103', deviceId: 'dev-9' },
-      reference: 'DSR-2',
-      now,
-    };
+    const request = { identifiers: { amplitudeId: '103', deviceId: 'dev-9' }, reference: 'DSR-2' };
 
-    const dry = await eraseFromWarehouse({ ...options, dryRun: true });
+    const dry = await erase(w, { ...request, dryRun: true });
     expect(await eventUuids(db.url, w.schema)).toHaveLength(6);
     expect(await mergePairs(db.url, w.schema)).toHaveLength(4);
     expect(await erasures(db.url, w.schema)).toEqual([]);
     expect(dry.erasureId).toBeUndefined();
 
-    const applied = await eraseFromWarehouse(options);
+    const applied = await erase(w, request);
     expect(dry.tables).toEqual(applied.tables);
     expect(dry.linkedAmplitudeIds).toBe(applied.linkedAmplitudeIds);
     expect(dry.exposedBatches).toEqual(applied.exposedBatches);
@@ -189,14 +196,9 @@ describe('eraseFromWarehouse on PostgreSQL', () => {
   it('matches a user id with quotes and backslashes exactly, and nothing merged with it', async () => {
     const w = await loadedWorld();
 
-    const outcome = await eraseFromWarehouse({
-      runner: w.runner,
-      schema: w.schema,
-      projectId: PROJECT_ID,
-      feeds: w.settings.feeds,
+    const outcome = await erase(w, {
       identifiers: { userId: "o'brien\\x" },
       reference: 'DSR-3',
-      now,
     });
 
     expect(outcome.tables.map((table) => table.rows)).toEqual([1, 0]);
@@ -209,14 +211,10 @@ describe('eraseFromWarehouse on PostgreSQL', () => {
   it('records a request that matches nothing today, with zero counts and no time range', async () => {
     const w = await loadedWorld();
 
-    const outcome = await eraseFromWarehouse({
-      runner: w.runner,
-      schema: w.schema,
-      projectId: PROJECT_ID,
+    const outcome = await erase(w, {
       feeds: ['events'],
       identifiers: { amplitudeId: '999' },
       reference: 'DSR-4',
-      now,
     });
 
     expect(outcome.tables).toEqual([{ feed: 'events', table: `events_${PROJECT_ID}`, rows: 0 }]);
