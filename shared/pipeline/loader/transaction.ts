@@ -1,6 +1,7 @@
 import type { BatchManifest } from '../../format/manifest.ts';
 import type { Feed } from '../../schema/columns.ts';
 import { loadTimeRead } from '../../sql/load.ts';
+import { countsAttempt, failureClassOf } from '../../warehouse/failure-class.ts';
 import { loadErrorReportOf } from '../../warehouse/load-errors.ts';
 import { statementIdOf } from '../../warehouse/sql-runner.ts';
 import { errorFacts, failureKindOf } from './errors.ts';
@@ -39,7 +40,9 @@ export async function loadGroup(
     ({ statementId } = await runner.transaction(statements, { clientToken: loadId }));
     committedAt = run.clock().getTime();
   } catch (error) {
-    if (failureKindOf(error) !== 'batch') {
+    // Only a failure of the batches' own data counts against them (the error catalogue test
+    // checks countsAttempt for every classified warehouse error).
+    if (!countsAttempt(failureClassOf(error))) {
       recordStop(run, feed, batchIds, loadId, error);
       return 'stopped';
     }
