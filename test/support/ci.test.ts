@@ -29,3 +29,17 @@ describe('CI runs what the README tells a person to run', () => {
     expect(commands).toEqual(expect.arrayContaining(['npm ci', 'npm test']));
   });
 });
+
+describe("the README's contents line", () => {
+  it('links every section (## heading) in order, by the anchor GitHub gives it', () => {
+    const anchor = (heading: string) =>
+      `#${heading
+        .toLowerCase()
+        .replace(/[^\w\s-]/g, '')
+        .replace(/\s/g, '-')}`;
+    const sections = [...readme.matchAll(/^## (.+)$/gm)].map((match) => anchor(match[1]!));
+    const contents = /^Contents: ([\s\S]*?)\n\n/m.exec(readme)?.[1] ?? '';
+    const links = [...contents.matchAll(/\]\((#[^)]+)\)/g)].map((match) => match[1]);
+    expect(links).toEqual(sections);
+  });
+});
