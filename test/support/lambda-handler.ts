@@ -1,3 +1,4 @@
+import type { Context } from 'aws-lambda';
 import { afterEach, beforeEach, vi } from 'vitest';
 
 /**
@@ -35,4 +36,21 @@ export function useHandlerHarness(environment: () => Record<string, string | und
         .map((line) => JSON.parse(line) as Record<string, unknown>);
     },
   };
+}
+
+/** The context Lambda passes `functionName` (request id `request-1`), with `remainingMs` left. */
+export function lambdaContext(functionName: string, memoryLimitInMB: string, remainingMs: number): Context {
+  return {
+    functionName,
+    functionVersion: '1',
+    invokedFunctionArn: `arn:aws:lambda:eu-west-1:123456789012:function:${functionName}`,
+    memoryLimitInMB,
+    awsRequestId: 'request-1',
+    getRemainingTimeInMillis: () => remainingMs,
+  } as unknown as Context;
+}
+
+/** What the S3 client throws for an object that does not exist. */
+export function s3NotFound(): Error {
+  return Object.assign(new Error('Not Found'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } });
 }

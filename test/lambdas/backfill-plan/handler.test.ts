@@ -1,19 +1,11 @@
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { useHandlerHarness } from '#test/support/lambda-handler.ts';
+import { lambdaContext, useHandlerHarness } from '#test/support/lambda-handler.ts';
 
 const s3 = mockClient(S3Client);
 
-const context = {
-  functionName: 'backfill-plan',
-  functionVersion: '1',
-  invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:backfill-plan',
-  memoryLimitInMB: '512',
-  awsRequestId: 'request-1',
-  getRemainingTimeInMillis: () => 60_000,
-} as unknown as Context;
+const context = lambdaContext('backfill-plan', '512', 60_000);
 
 beforeEach(() => {
   s3.reset();

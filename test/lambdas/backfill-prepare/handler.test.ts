@@ -6,7 +6,6 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PrepareEvent } from '#shared/pipeline/backfill/prepare.ts';
@@ -17,21 +16,14 @@ import {
   PROJECT_ID,
   SECRET_KEY,
 } from '#test/shared/sources/amplitude-export-api/support.ts';
-import { useHandlerHarness } from '#test/support/lambda-handler.ts';
+import { lambdaContext, s3NotFound, useHandlerHarness } from '#test/support/lambda-handler.ts';
 
 const s3 = mockClient(S3Client);
 const secrets = mockClient(SecretsManagerClient);
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:amplitude-export-api-AbCdEf';
 const HOUR = Date.UTC(2024, 4, 1, 7) / 3_600_000;
 
-const context = {
-  functionName: 'backfill-prepare',
-  functionVersion: '1',
-  invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:backfill-prepare',
-  memoryLimitInMB: '2048',
-  awsRequestId: 'request-1',
-  getRemainingTimeInMillis: () => 14 * 60_000,
-} as unknown as Context;
+const context = lambdaContext('backfill-prepare', '2048', 14 * 60_000);
 
 function eventFor(source?: 'export-api'): PrepareEvent {
   return {
@@ -47,15 +39,13 @@ function eventFor(source?: 'export-api'): PrepareEvent {
   };
 }
 
-const notFound = () =>
-  Object.assign(new Error('Not Found'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } });
 let api: FakeExportApi;
 
 beforeEach(async () => {
   s3.reset();
   secrets.reset();
   api = await new FakeExportApi({ apiKey: API_KEY, secretKey: SECRET_KEY, projectId: PROJECT_ID }).start();
-  s3.on(HeadObjectCommand).rejects(notFound());
+  s3.on(HeadObjectCommand).rejects(s3NotFound());
   s3.on(ListObjectsV2Command).resolves({ Contents: [] });
   s3.on(PutObjectCommand).resolves({ ETag: '"etag-1"' });
   s3.on(DeleteObjectCommand).resolves({});

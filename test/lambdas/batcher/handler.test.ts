@@ -9,11 +9,10 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { sdkStreamMixin } from '@smithy/util-stream';
-import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '#shared/config/validate.ts';
-import { useHandlerHarness } from '#test/support/lambda-handler.ts';
+import { lambdaContext, s3NotFound, useHandlerHarness } from '#test/support/lambda-handler.ts';
 
 const s3 = mockClient(S3Client);
 const lambda = mockClient(LambdaClient);
@@ -28,17 +27,8 @@ const ENVIRONMENT = {
   LOADER_FUNCTION_NAME: 'stack-loader',
 };
 
-const context = {
-  functionName: 'batcher',
-  functionVersion: '1',
-  invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:batcher',
-  memoryLimitInMB: '1769',
-  awsRequestId: 'request-1',
-  getRemainingTimeInMillis: () => 14 * 60_000,
-} as unknown as Context;
+const context = lambdaContext('batcher', '1769', 14 * 60_000);
 
-const notFound = () =>
-  Object.assign(new Error('Not Found'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } });
 beforeEach(() => {
   s3.reset();
   lambda.reset();
@@ -60,7 +50,7 @@ describe('batcher Lambda handler', () => {
 
   it('takes the lease, lists each day of the window in the landing bucket and logs one summary line', async () => {
     s3.on(ListObjectsV2Command).resolves({ Contents: [], IsTruncated: false });
-    s3.on(HeadObjectCommand).rejects(notFound());
+    s3.on(HeadObjectCommand).rejects(s3NotFound());
     s3.on(PutObjectCommand).resolves({ ETag: '"lease-1"' });
     s3.on(DeleteObjectCommand).resolves({});
     const today = new Date().toISOString().slice(0, 10);
@@ -134,7 +124,7 @@ describe('batcher Lambda handler', () => {
 
   it('starts the loader asynchronously by the name it was given, and only when batches were staged', async () => {
     s3.on(ListObjectsV2Command).resolves({ Contents: [], IsTruncated: false });
-    s3.on(HeadObjectCommand).rejects(notFound());
+    s3.on(HeadObjectCommand).rejects(s3NotFound());
     s3.on(PutObjectCommand).resolves({ ETag: '"lease-1"' });
     s3.on(DeleteObjectCommand).resolves({});
     lambda.on(InvokeCommand).resolves({ StatusCode: 202 });

@@ -6,7 +6,6 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '#shared/config/validate.ts';
@@ -17,24 +16,15 @@ import {
   PROJECT_ID,
   SECRET_KEY,
 } from '#test/shared/sources/amplitude-export-api/support.ts';
-import { useHandlerHarness } from '#test/support/lambda-handler.ts';
+import { lambdaContext, s3NotFound, useHandlerHarness } from '#test/support/lambda-handler.ts';
 
 const HOUR = 3_600_000;
 const s3 = mockClient(S3Client);
 const secrets = mockClient(SecretsManagerClient);
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:amplitude-AbCdEf';
 
-const context = {
-  functionName: 'export-api-pull',
-  functionVersion: '1',
-  invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:export-api-pull',
-  memoryLimitInMB: '2048',
-  awsRequestId: 'request-1',
-  getRemainingTimeInMillis: () => 14 * 60_000,
-} as unknown as Context;
+const context = lambdaContext('export-api-pull', '2048', 14 * 60_000);
 
-const notFound = () =>
-  Object.assign(new Error('Not Found'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } });
 let api: FakeExportApi;
 /** The newest hour the 3-hour delay lets the pull fetch now. */
 let dueHour: number;
@@ -44,7 +34,7 @@ beforeEach(async () => {
   secrets.reset();
   api = await new FakeExportApi({ apiKey: API_KEY, secretKey: SECRET_KEY, projectId: PROJECT_ID }).start();
   dueHour = Math.floor((Date.now() - 3 * HOUR) / HOUR) - 1;
-  s3.on(HeadObjectCommand).rejects(notFound());
+  s3.on(HeadObjectCommand).rejects(s3NotFound());
   s3.on(ListObjectsV2Command).resolves({ Contents: [] });
   s3.on(PutObjectCommand).resolves({ ETag: '"etag-1"' });
   s3.on(DeleteObjectCommand).resolves({});

@@ -12,11 +12,10 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { sdkStreamMixin } from '@smithy/util-stream';
-import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '#shared/config/validate.ts';
-import { useHandlerHarness } from '#test/support/lambda-handler.ts';
+import { lambdaContext, useHandlerHarness } from '#test/support/lambda-handler.ts';
 
 const s3 = mockClient(S3Client);
 const redshift = mockClient(RedshiftDataClient);
@@ -31,14 +30,7 @@ const ENVIRONMENT = {
   REDSHIFT_WORKGROUP_NAME: 'analytics',
 };
 
-const context = {
-  functionName: 'loader',
-  functionVersion: '1',
-  invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:loader',
-  memoryLimitInMB: '512',
-  awsRequestId: 'request-1',
-  getRemainingTimeInMillis: () => 14 * 60_000,
-} as unknown as Context;
+const context = lambdaContext('loader', '512', 14 * 60_000);
 
 beforeEach(() => {
   s3.reset();
