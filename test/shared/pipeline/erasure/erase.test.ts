@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfigError } from '#shared/config/validate.ts';
 import {
   type EraseOptions,
@@ -6,30 +6,18 @@ import {
   validateErasureInput,
 } from '#shared/pipeline/erasure/erase.ts';
 import { runLoader } from '#shared/pipeline/loader/loader.ts';
-import { createTestDatabase } from '#test/support/postgres.ts';
 import {
   eventRow,
   eventUuids,
-  makeWorld,
   mergePairs,
   mergeRow,
   PROJECT_ID,
   selectRows,
   stageBatch,
+  useWorlds,
 } from '../loader/fixtures.ts';
 
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-const cleanups: Array<() => Promise<void>> = [];
-
-beforeAll(async () => {
-  db = await createTestDatabase('erasure');
-});
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
-afterAll(async () => {
-  await db.drop();
-});
+const database = useWorlds('erasure');
 
 const now = new Date('2024-04-01T08:00:00.000Z');
 
@@ -38,8 +26,7 @@ const now = new Date('2024-04-01T08:00:00.000Z');
  * 103 had been merged before (a chain: 101 -> 100 <- 102 <- 103). 200/201 are someone else.
  */
 async function loadedWorld() {
-  const w = await makeWorld(db.url);
-  cleanups.push(() => w.close());
+  const w = await database.world();
   await stageBatch(w.store, {
     batchId: 'ev-1',
     feed: 'events',
@@ -123,8 +110,8 @@ describe('eraseFromWarehouse on PostgreSQL', () => {
       randomSuffix: 'abcd1234',
     });
 
-    expect(await eventUuids(db.url, w.schema)).toEqual(['o-200', 'o-201', 'o-202']);
-    expect(await mergePairs(db.url, w.schema)).toEqual(['200>201']);
+    expect(await eventUuids(database.url, w.schema)).toEqual(['o-200', 'o-201', 'o-202']);
+    expect(await mergePairs(database.url, w.schema)).toEqual(['200>201']);
     expect(outcome).toMatchObject({
       dryRun: false,
       erasureId: 'er-20240401t080000-abcd1234',
@@ -150,7 +137,7 @@ describe('eraseFromWarehouse on PostgreSQL', () => {
       'events/ev-2',
       'merge_ids/mg-1',
     ]);
-    expect(await erasures(db.url, w.schema)).toEqual([
+    expect(await erasures(database.url, w.schema)).toEqual([
       {
         reference: 'DSR-1',
         project_id: PROJECT_ID,
@@ -169,7 +156,7 @@ describe('eraseFromWarehouse on PostgreSQL', () => {
       },
     ]);
     const covered = await selectRows(
-      db.url,
+      database.url,
       `SELECT amplitude_id::text AS id FROM "${w.schema}".erased_amplitude_ids ORDER BY 1`,
     );
     expect(covered.map((row) => row.id)).toEqual(['100', '101', '102', '103']);
@@ -180,9 +167,9 @@ describe('eraseFromWarehouse on PostgreSQL', () => {
     const request = { identifiers: { amplitudeId: '103', deviceId: 'dev-9' }, reference: 'DSR-2' };
 
     const dry = await erase(w, { ...request, dryRun: true });
-    expect(await eventUuids(db.url, w.schema)).toHaveLength(6);
-    expect(await mergePairs(db.url, w.schema)).toHaveLength(4);
-    expect(await erasures(db.url, w.schema)).toEqual([]);
+    expect(await eventUuids(database.url, w.schema)).toHaveLength(6);
+    expect(await mergePairs(database.url, w.schema)).toHaveLength(4);
+    expect(await erasures(database.url, w.schema)).toEqual([]);
     expect(dry.erasureId).toBeUndefined();
 
     const applied = await erase(w, request);
@@ -190,7 +177,7 @@ describe('eraseFromWarehouse on PostgreSQL', () => {
     expect(dry.linkedAmplitudeIds).toBe(applied.linkedAmplitudeIds);
     expect(dry.exposedBatches).toEqual(applied.exposedBatches);
     expect(applied.tables.map((table) => table.rows)).toEqual([4, 3]);
-    expect(await eventUuids(db.url, w.schema)).toEqual(['o-200', 'o-201']);
+    expect(await eventUuids(database.url, w.schema)).toEqual(['o-200', 'o-201']);
   });
 
   it('matches a user id with quotes and backslashes exactly, and nothing merged with it', async () => {
@@ -202,9 +189,9 @@ describe('eraseFromWarehouse on PostgreSQL', () => {
     });
 
     expect(outcome.tables.map((table) => table.rows)).toEqual([1, 0]);
-    expect(await eventUuids(db.url, w.schema)).toEqual(['o-200', 'o-202', 'p-100', 'p-101', 'p-103']);
-    expect(await mergePairs(db.url, w.schema)).toHaveLength(4);
-    const [row] = await erasures(db.url, w.schema);
+    expect(await eventUuids(database.url, w.schema)).toEqual(['o-200', 'o-202', 'p-100', 'p-101', 'p-103']);
+    expect(await mergePairs(database.url, w.schema)).toHaveLength(4);
+    const [row] = await erasures(database.url, w.schema);
     expect(row).toMatchObject({ user_id: "o'brien\\x", linked: 0, events_removed: 1, merge_ids_removed: 0 });
   });
 
@@ -219,7 +206,7 @@ describe('eraseFromWarehouse on PostgreSQL', () => {
 
     expect(outcome.tables).toEqual([{ feed: 'events', table: `events_${PROJECT_ID}`, rows: 0 }]);
     expect(outcome.exposedBatches).toEqual([]);
-    expect(await erasures(db.url, w.schema)).toEqual([
+    expect(await erasures(database.url, w.schema)).toEqual([
       expect.objectContaining({
         amplitude_id: '999',
         events_removed: 0,
@@ -228,7 +215,7 @@ describe('eraseFromWarehouse on PostgreSQL', () => {
         linked: 0,
       }),
     ]);
-    expect(await eventUuids(db.url, w.schema)).toHaveLength(6);
+    expect(await eventUuids(database.url, w.schema)).toHaveLength(6);
   });
 });
 

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { manifestKey, PREFIXES } from '#shared/base/staging-keys.ts';
 import { runLoader } from '#shared/pipeline/loader/loader.ts';
 import { attemptsKey, failureReportKey } from '#shared/pipeline/loader/state.ts';
@@ -7,34 +7,22 @@ import {
   RetryableWarehouseError,
   type SqlRunner,
 } from '#shared/warehouse/sql-runner.ts';
-import { createTestDatabase } from '#test/support/postgres.ts';
 import {
   eventRow,
   eventUuids,
   instrumentRunner,
   keysUnder,
   ledgerFigures,
-  makeWorld,
+  type makeWorld,
   Steps,
   stageBatch,
+  useWorlds,
 } from './fixtures.ts';
 
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-const cleanups: Array<() => Promise<void>> = [];
-beforeAll(async () => {
-  db = await createTestDatabase('loader_failures');
-});
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
-afterAll(async () => {
-  await db.drop();
-});
+const database = useWorlds('loader_failures');
 
-async function world(overrides: Parameters<typeof makeWorld>[1] = {}) {
-  const created = await makeWorld(db.url, { feeds: ['events'], ...overrides });
-  cleanups.push(() => created.close());
-  return created;
+function world(overrides: Parameters<typeof makeWorld>[1] = {}) {
+  return database.world({ feeds: ['events'], ...overrides });
 }
 
 const clock = () => new Date('2024-03-02T12:00:00.000Z');
@@ -73,7 +61,7 @@ describe('loader failure handling', () => {
       [['ev-2'], 'batch'],
     ]);
     expect(first.needsAttention).toBe(false);
-    expect(await eventUuids(db.url, w.schema)).toEqual(['u-1', 'u-3']);
+    expect(await eventUuids(database.url, w.schema)).toEqual(['u-1', 'u-3']);
     expect(await readJson(w.store, attemptsKey('events', 'ev-2'))).toMatchObject({
       batchId: 'ev-2',
       attempts: 2,
@@ -93,8 +81,8 @@ describe('loader failure handling', () => {
     });
     expect(second.needsAttention).toBe(true);
 
-    expect(await eventUuids(db.url, w.schema)).toEqual(['u-1', 'u-3', 'u-4']);
-    expect((await ledgerFigures(db.url, w.schema)).map((row) => row.batch_id)).toEqual([
+    expect(await eventUuids(database.url, w.schema)).toEqual(['u-1', 'u-3', 'u-4']);
+    expect((await ledgerFigures(database.url, w.schema)).map((row) => row.batch_id)).toEqual([
       'ev-1',
       'ev-3',
       'ev-4',
@@ -195,7 +183,7 @@ describe('loader failure handling', () => {
       reason: 'invalid-manifest',
       error: { name: 'ManifestValidationError' },
     });
-    expect(await eventUuids(db.url, w.schema)).toEqual(['u-1']);
+    expect(await eventUuids(database.url, w.schema)).toEqual(['u-1']);
   });
 
   it('does not repeat a value the warehouse rejected in errors or state files', async () => {

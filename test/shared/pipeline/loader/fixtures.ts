@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import pg from 'pg';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { manifestKey, quarantineKey, stagingPrefix } from '#shared/base/staging-keys.ts';
 import type { PipelineSettings } from '#shared/config/pipeline.ts';
 import { type BatchManifest, type BatchSource, entriesFromParts } from '#shared/format/manifest.ts';
@@ -14,6 +15,7 @@ import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
 import type { ObjectStore } from '#shared/storage/object-store.ts';
 import { PostgresRunner } from '#shared/warehouse/postgres.ts';
 import type { SqlRunner } from '#shared/warehouse/sql-runner.ts';
+import { createTestDatabase } from '#test/support/postgres.ts';
 
 export const PROJECT_ID = '777';
 
@@ -311,4 +313,38 @@ export async function makeWorld(databaseUrl: string, overrides: Partial<Pipeline
       await remove();
     },
   };
+}
+
+/**
+ * For a test file: a database of its own (created before its tests, dropped after them), and
+ * `world()`s in it that are closed after the test that made them, with anything handed to
+ * `afterThisTest`.
+ */
+export function useWorlds(databaseName: string) {
+  let db: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
+  const cleanups: Array<() => Promise<void>> = [];
+  beforeAll(async () => {
+    db = await createTestDatabase(databaseName);
+  });
+  afterEach(async () => {
+    while (cleanups.length) await cleanups.pop()!();
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+  const database = {
+    get url(): string {
+      if (!db) throw new Error(`The test database ${databaseName} is used before its beforeAll ran.`);
+      return db.url;
+    },
+    afterThisTest(cleanup: () => Promise<void>): void {
+      cleanups.push(cleanup);
+    },
+    async world(overrides: Partial<PipelineSettings> = {}) {
+      const created = await makeWorld(database.url, overrides);
+      cleanups.push(() => created.close());
+      return created;
+    },
+  };
+  return database;
 }

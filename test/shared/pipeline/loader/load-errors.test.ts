@@ -1,5 +1,5 @@
 import { gunzipSync } from 'node:zlib';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { manifestKey } from '#shared/base/staging-keys.ts';
 import { SERVICES } from '#shared/observability/metric-names.ts';
 import { createLogger } from '#shared/observability/powertools.ts';
@@ -7,25 +7,14 @@ import { loaderRunSummary, logRunSummary } from '#shared/observability/run-summa
 import { runLoader } from '#shared/pipeline/loader/loader.ts';
 import { attemptsKey, failureReportKey } from '#shared/pipeline/loader/state.ts';
 import { captureOutput } from '#test/shared/observability/capture.ts';
-import { createTestDatabase } from '#test/support/postgres.ts';
-import { eventRow, eventUuids, makeWorld, stageBatch } from './fixtures.ts';
+import { eventRow, eventUuids, stageBatch, useWorlds } from './fixtures.ts';
 
 /**
  * A batch whose staged part holds a value COPY rejects: the failure report next to the batch
  * says which file, line and column, with PostgreSQL's code and reason, and never the value.
  */
 
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-const cleanups: Array<() => Promise<void>> = [];
-beforeAll(async () => {
-  db = await createTestDatabase('loader_load_errors');
-});
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
-afterAll(async () => {
-  await db.drop();
-});
+const database = useWorlds('loader_load_errors');
 
 const clock = () => new Date('2024-03-02T12:00:00.000Z');
 /** The malformed value: an event payload that must appear in no report and no log line. */
@@ -37,8 +26,7 @@ async function readJson(store: { getBytes(key: string): Promise<Buffer> }, key: 
 
 describe('load error details on PostgreSQL', () => {
   it('names the file, line and column COPY rejected, with code and reason, without the value', async () => {
-    const w = await makeWorld(db.url, { feeds: ['events'], maxLoadAttempts: 3 });
-    cleanups.push(() => w.close());
+    const w = await database.world({ feeds: ['events'], maxLoadAttempts: 3 });
     await stageBatch(w.store, { batchId: 'ev-good', feed: 'events', rows: [eventRow('u-good')] });
     // Several small parts, the bad value in a later line of one of them.
     const rows = Array.from({ length: 12 }, (_, index) =>
@@ -67,7 +55,7 @@ describe('load error details on PostgreSQL', () => {
     };
 
     const first = await runLoader({ store: w.store, runner: w.runner, settings: w.settings, clock });
-    expect(await eventUuids(db.url, w.schema)).toEqual(['u-good']);
+    expect(await eventUuids(database.url, w.schema)).toEqual(['u-good']);
     // The shared transaction, then the batch alone: both errors carry the rejected row.
     expect(first.errors.map((error) => [error.batchIds, error.kind, error.loadErrors])).toEqual([
       [['ev-bad', 'ev-good'], 'batch', { source: 'postgresql', details: [expected] }],

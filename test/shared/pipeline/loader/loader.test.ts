@@ -1,11 +1,10 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { copyManifestKey, manifestKey, PREFIXES } from '#shared/base/staging-keys.ts';
 import { loadPendingBatches, runLoader } from '#shared/pipeline/loader/loader.ts';
 import { ensureWarehouseObjects } from '#shared/sql/ensure.ts';
 import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
 import { PostgresRunner } from '#shared/warehouse/postgres.ts';
 import type { SqlRunner } from '#shared/warehouse/sql-runner.ts';
-import { createTestDatabase } from '#test/support/postgres.ts';
 import {
   eventRow,
   eventUuids,
@@ -13,7 +12,6 @@ import {
   instrumentStore,
   keysUnder,
   ledgerFigures,
-  makeWorld,
   mergePairs,
   mergeRow,
   newRunner,
@@ -21,26 +19,12 @@ import {
   Steps,
   selectRows,
   stageBatch,
+  useWorlds,
 } from './fixtures.ts';
 
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-const cleanups: Array<() => Promise<void>> = [];
+const database = useWorlds('loader');
 
-beforeAll(async () => {
-  db = await createTestDatabase('loader');
-});
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
-afterAll(async () => {
-  await db.drop();
-});
-
-async function world(overrides: Parameters<typeof makeWorld>[1] = {}) {
-  const created = await makeWorld(db.url, overrides);
-  cleanups.push(() => created.close());
-  return created;
-}
+const world = database.world;
 
 /** The runner, recording the statements of every transaction it runs into `transactions`. */
 function recordingRunner(runner: SqlRunner, transactions: string[][]): SqlRunner {
@@ -98,7 +82,7 @@ describe('runLoader on PostgreSQL', () => {
     const summary = await runLoader({ store: w.store, runner: w.runner, settings: w.settings, clock });
 
     const rows = await selectRows(
-      db.url,
+      database.url,
       `SELECT uuid, user_id, event_properties::text AS props, session_id::text AS session, location_lat,
               followed_an_identify AS identify, event_time::text AS event_time, app::text AS app
        FROM "${w.schema}".events_${PROJECT_ID} ORDER BY uuid`,
@@ -135,7 +119,7 @@ describe('runLoader on PostgreSQL', () => {
         app: null,
       },
     ]);
-    expect(await ledgerFigures(db.url, w.schema)).toEqual([
+    expect(await ledgerFigures(database.url, w.schema)).toEqual([
       {
         batch_id: 'ev-a',
         feed: 'events',
@@ -188,7 +172,7 @@ describe('runLoader on PostgreSQL', () => {
       hoursSpan: 26,
       secondsRead: 1,
     });
-    const loadIds = await selectRows(db.url, `SELECT DISTINCT load_id FROM "${w.schema}".export_loads`);
+    const loadIds = await selectRows(database.url, `SELECT DISTINCT load_id FROM "${w.schema}".export_loads`);
     expect(loadIds).toEqual([{ load_id: load!.loadId }]);
 
     expect(await keysUnder(w.store, PREFIXES.pending)).toEqual([]);
@@ -237,10 +221,10 @@ describe('runLoader on PostgreSQL', () => {
       ['merge_ids', 1, 1],
     ]);
 
-    expect(await eventUuids(db.url, w.schema)).toEqual(['u-1', 'u-2', 'u-3', 'u-4']);
-    expect(await mergePairs(db.url, w.schema)).toEqual(['1>2', '1>3', '4>5', '6>7']);
+    expect(await eventUuids(database.url, w.schema)).toEqual(['u-1', 'u-2', 'u-3', 'u-4']);
+    expect(await mergePairs(database.url, w.schema)).toEqual(['1>2', '1>3', '4>5', '6>7']);
     expect(
-      (await ledgerFigures(db.url, w.schema)).map((row) => [row.batch_id, row.rows, row.duplicates]),
+      (await ledgerFigures(database.url, w.schema)).map((row) => [row.batch_id, row.rows, row.duplicates]),
     ).toEqual([
       ['ev-a', 2, 1],
       ['ev-b', 1, 1],
@@ -288,7 +272,7 @@ describe('runLoader on PostgreSQL', () => {
     expect(second.feeds[0]!.landingToCommitSeconds).toEqual([]);
     // The ledger keeps both per batch: landing time and delay, hours read and their span.
     const ledger = await selectRows(
-      db.url,
+      database.url,
       `SELECT batch_id, to_char(landed_at, 'YYYY-MM-DD"T"HH24:MI:SS') AS landed, landing_delay_seconds::float8 AS delay, hours_read, hours_span, seconds_read::float8 AS seconds_read FROM "${w.schema}".export_loads ORDER BY batch_id`,
     );
     expect(ledger).toEqual([
@@ -305,7 +289,7 @@ describe('runLoader on PostgreSQL', () => {
     // The database's own clock at the insert, not the run's: about now minus the landing.
     const expected = (Date.now() - Date.parse('2024-03-02T11:02:00Z')) / 1000;
     expect(Math.abs((ledger[0]!.delay as number) - expected)).toBeLessThan(300);
-    expect(await eventUuids(db.url, w.schema)).toHaveLength(41);
+    expect(await eventUuids(database.url, w.schema)).toHaveLength(41);
     for (const statements of transactions) {
       const del = statements.find((sql) => sql.startsWith('DELETE FROM "amplitude_export_stage_unique"'))!;
       expect(del).not.toMatch(/BETWEEN|\(SELECT/);
@@ -340,7 +324,7 @@ describe('runLoader on PostgreSQL', () => {
     const replay = await runLoader({ store: w.store, runner, settings: w.settings, clock });
 
     expect([replay.feeds[0]!.rowsLoaded, replay.feeds[0]!.duplicatesSkipped]).toEqual([1, 4]);
-    expect(await eventUuids(db.url, w.schema)).toEqual([
+    expect(await eventUuids(database.url, w.schema)).toEqual([
       'u-first',
       'u-hour-end',
       'u-hour-start',
@@ -376,7 +360,7 @@ describe('runLoader on PostgreSQL', () => {
       rowsLoaded: 0,
       batchesPending: 0,
     });
-    expect(await eventUuids(db.url, w.schema)).toEqual(['u-1', 'u-2']);
+    expect(await eventUuids(database.url, w.schema)).toEqual(['u-1', 'u-2']);
     expect(await keysUnder(w.store, PREFIXES.pending)).toEqual([]);
   });
 
@@ -396,7 +380,7 @@ describe('runLoader on PostgreSQL', () => {
       duplicatesSkipped: 3,
       quarantined: 2,
     });
-    expect(await ledgerFigures(db.url, w.schema)).toEqual([
+    expect(await ledgerFigures(database.url, w.schema)).toEqual([
       {
         batch_id: 'ev-empty',
         feed: 'events',
@@ -421,7 +405,13 @@ describe('runLoader on PostgreSQL', () => {
       ['ev-3', 'ev-4'],
       ['ev-5'],
     ]);
-    expect(await eventUuids(db.url, w.schema)).toEqual(['u-ev-1', 'u-ev-2', 'u-ev-3', 'u-ev-4', 'u-ev-5']);
+    expect(await eventUuids(database.url, w.schema)).toEqual([
+      'u-ev-1',
+      'u-ev-2',
+      'u-ev-3',
+      'u-ev-4',
+      'u-ev-5',
+    ]);
   });
 
   it('issues no SQL and one list call per feed when nothing is pending', async () => {
@@ -485,7 +475,7 @@ describe('runLoader on PostgreSQL', () => {
     });
     expect(second.feeds[0]!.loads).toEqual([]);
     expect(firstSummary.feeds[0]!.batchesLoaded).toBe(1);
-    expect(await eventUuids(db.url, w.schema)).toEqual(['u-1']);
+    expect(await eventUuids(database.url, w.schema)).toEqual(['u-1']);
   });
 
   it('never loads a batch twice when two loaders bypass the lease and commit at the same time', async () => {
@@ -494,8 +484,8 @@ describe('runLoader on PostgreSQL', () => {
     await stageBatch(w.store, { batchId: 'ev-b', feed: 'events', rows: [eventRow('u-2'), eventRow('u-3')] });
     await stageBatch(w.store, { batchId: 'mi-a', feed: 'merge_ids', rows: [mergeRow('1', '2')] });
     const otherStore = new FileSystemObjectStore(w.dir);
-    const otherRunner = newRunner(db.url, otherStore);
-    cleanups.push(() => otherRunner.close());
+    const otherRunner = newRunner(database.url, otherStore);
+    database.afterThisTest(() => otherRunner.close());
 
     // For each feed, both loaders read the pending batches and the ledger before either
     // transaction runs: the n-th transaction of each waits until the other reaches its n-th.
@@ -542,10 +532,10 @@ describe('runLoader on PostgreSQL', () => {
       }),
     ]);
 
-    expect(await eventUuids(db.url, w.schema)).toEqual(['u-1', 'u-2', 'u-3']);
-    expect(await mergePairs(db.url, w.schema)).toEqual(['1>2']);
+    expect(await eventUuids(database.url, w.schema)).toEqual(['u-1', 'u-2', 'u-3']);
+    expect(await mergePairs(database.url, w.schema)).toEqual(['1>2']);
     expect(
-      (await ledgerFigures(db.url, w.schema)).map((row) => [row.batch_id, row.rows, row.duplicates]),
+      (await ledgerFigures(database.url, w.schema)).map((row) => [row.batch_id, row.rows, row.duplicates]),
     ).toEqual([
       ['ev-a', 2, 0],
       ['ev-b', 1, 1],
@@ -582,15 +572,15 @@ describe('runLoader on PostgreSQL', () => {
     };
     await runLoader({ store: w.store, runner: peeking, settings: w.settings, clock });
     expect(seen).toEqual({ entries: [...a.entries, ...b.entries] });
-    expect(await eventUuids(db.url, w.schema)).toHaveLength(41);
+    expect(await eventUuids(database.url, w.schema)).toHaveLength(41);
   });
 });
 
 describe('ensureWarehouseObjects', () => {
   it('creates missing tables once and does nothing when they exist', async () => {
     const store = new FileSystemObjectStore((await import('node:os')).tmpdir());
-    const runner = new PostgresRunner({ connectionString: db.url, store });
-    cleanups.push(() => runner.close());
+    const runner = new PostgresRunner({ connectionString: database.url, store });
+    database.afterThisTest(() => runner.close());
     const options = { schema: 'ensure_test', projectId: PROJECT_ID, feeds: ['merge_ids'] as const };
     expect(await ensureWarehouseObjects(runner, options)).toEqual([
       `merge_ids_${PROJECT_ID}`,
@@ -603,7 +593,7 @@ describe('ensureWarehouseObjects', () => {
     // The ledger's columns (current: no upgrade), then the tables.
     expect(steps.calls).toEqual(['runner.query', 'runner.query']);
     const tables = await selectRows(
-      db.url,
+      database.url,
       `SELECT table_name FROM information_schema.tables WHERE table_schema = 'ensure_test' ORDER BY 1`,
     );
     expect(tables).toEqual([
