@@ -17,6 +17,7 @@ import {
   exportApiClientFrom,
   livePullSettingsFrom,
 } from '#shared/sources/amplitude-export-api/settings.ts';
+import { backfillTotals } from '../shared/observability/fixtures.ts';
 import {
   CALLER_USERID,
   CLUSTER_CONTEXT,
@@ -587,18 +588,8 @@ describe('monitoring', () => {
   });
 
   it('charts every metric a backfill emits under the backfill service, per feed', () => {
-    const zero = {
-      chunks: 1,
-      loaded: 1,
-      alreadyLoaded: 0,
-      empty: 0,
-      failed: 0,
-      rowsLoaded: 0,
-      duplicatesSkipped: 0,
-      quarantined: 0,
-      rowsErased: 0,
-    };
-    const emitted = backfillMetricPoints({ byFeed: { events: zero, merge_ids: zero } });
+    const oneChunk = backfillTotals({ chunks: 1, loaded: 1 });
+    const emitted = backfillMetricPoints({ byFeed: { events: oneChunk, merge_ids: oneChunk } });
     const charted = new Set(
       dashboardMetrics(cluster)
         .filter(({ dimensions }) => dimensions.service === SERVICES.backfill)

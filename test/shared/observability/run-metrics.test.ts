@@ -2,7 +2,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DIMENSIONS, METRIC_NAMESPACE, METRICS, SERVICES } from '#shared/observability/metric-names.ts';
 import { createMetrics } from '#shared/observability/powertools.ts';
 import { recordBackfillRun, recordBatcherRun, recordLoaderRun } from '#shared/observability/run-metrics.ts';
-import type { Totals } from '#shared/pipeline/backfill/summarize.ts';
 import { type BatcherSummary, emptyFeedSummary, type FeedSummary } from '#shared/pipeline/batcher/batcher.ts';
 import {
   emptyFeedLoadSummary,
@@ -11,6 +10,7 @@ import {
 } from '#shared/pipeline/loader/summary.ts';
 import type { Feed } from '#shared/schema/columns.ts';
 import { type Captured, captureOutput, type EmfDocument, valuesFor } from './capture.ts';
+import { backfillTotals } from './fixtures.ts';
 
 let output: Captured | undefined;
 afterEach(() => {
@@ -116,24 +116,9 @@ const PENDING = {
   merge_ids: { count: 0 },
 } as const;
 
-function totals(overrides: Partial<Totals>): Totals {
-  return {
-    chunks: 0,
-    loaded: 0,
-    alreadyLoaded: 0,
-    empty: 0,
-    failed: 0,
-    rowsLoaded: 0,
-    duplicatesSkipped: 0,
-    quarantined: 0,
-    rowsErased: 0,
-    ...overrides,
-  };
-}
-
 const BACKFILL_RUN = {
   byFeed: {
-    events: totals({
+    events: backfillTotals({
       chunks: 10,
       loaded: 6,
       alreadyLoaded: 1,
@@ -144,7 +129,7 @@ const BACKFILL_RUN = {
       quarantined: 7,
       rowsErased: 5,
     }),
-    merge_ids: totals({ chunks: 10, loaded: 10, rowsLoaded: 400 }),
+    merge_ids: backfillTotals({ chunks: 10, loaded: 10, rowsLoaded: 400 }),
   },
 };
 
