@@ -208,6 +208,10 @@ export class Monitoring extends Construct {
       ...(props.exportApi ? this.exportApiAlarms(props.exportApi) : {}),
     };
 
+    const landingToCommit = [
+      ...this.perFeedStat(METRICS.landingToCommitSeconds, SERVICES.loader, 'p50'),
+      ...this.perFeedStat(METRICS.landingToCommitSeconds, SERVICES.loader, 'p99'),
+    ];
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       defaultInterval: Duration.hours(24),
       widgets: [
@@ -283,17 +287,14 @@ export class Monitoring extends Construct {
           ]),
         ],
         [
-          this.graph(`Landing to commit p50 / p99 (seconds; goal p99 <= ${FRESHNESS_GOAL_SECONDS})`, [
-            ...this.perFeedStat(METRICS.landingToCommitSeconds, SERVICES.loader, 'p50'),
-            ...this.perFeedStat(METRICS.landingToCommitSeconds, SERVICES.loader, 'p99'),
-          ]),
+          this.graph(
+            `Landing to commit p50 / p99 (seconds; goal p99 <= ${FRESHNESS_GOAL_SECONDS})`,
+            landingToCommit,
+          ),
           // Over the whole time range the dashboard shows, not per 5-minute period.
           new cloudwatch.SingleValueWidget({
             title: 'Landing to commit over the dashboard period (seconds)',
-            metrics: [
-              ...this.perFeedStat(METRICS.landingToCommitSeconds, SERVICES.loader, 'p50'),
-              ...this.perFeedStat(METRICS.landingToCommitSeconds, SERVICES.loader, 'p99'),
-            ],
+            metrics: landingToCommit,
             setPeriodToTimeRange: true,
             width: 8,
             height: 6,
