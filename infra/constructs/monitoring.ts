@@ -446,9 +446,8 @@ export class Monitoring extends Construct {
     period: Duration = PERIOD,
   ): cloudwatch.IMetric {
     const usingMetrics: Record<string, cloudwatch.IMetric> = {};
-    for (const feed of this.feeds) {
-      usingMetrics[`m_${feed}`] = this.metric(name, service, feed, statistic).with({ period });
-    }
+    // The expression's period applies to the metrics it uses.
+    for (const feed of this.feeds) usingMetrics[`m_${feed}`] = this.metric(name, service, feed, statistic);
     return new cloudwatch.MathExpression({
       expression: `MAX([${Object.keys(usingMetrics).join(', ')}])`,
       usingMetrics,
