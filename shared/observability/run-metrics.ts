@@ -146,23 +146,15 @@ export function loaderMetricPoints(
         value,
         feed,
       })),
+      // What each load read of the table, as far as it knows (nothing when its rows' times were unknown).
       ...figures.loads.flatMap((load) =>
-        load.hoursRead === undefined || load.hoursSpan === undefined
-          ? []
-          : [
-              { name: METRICS.loadHoursRead, unit: MetricUnit.Count, value: load.hoursRead, feed },
-              { name: METRICS.loadHoursSpan, unit: MetricUnit.Count, value: load.hoursSpan, feed },
-              ...(load.secondsRead === undefined
-                ? []
-                : [
-                    {
-                      name: METRICS.loadSecondsRead,
-                      unit: MetricUnit.Seconds,
-                      value: load.secondsRead,
-                      feed,
-                    },
-                  ]),
-            ],
+        (
+          [
+            [METRICS.loadHoursRead, MetricUnit.Count, load.hoursRead],
+            [METRICS.loadHoursSpan, MetricUnit.Count, load.hoursSpan],
+            [METRICS.loadSecondsRead, MetricUnit.Seconds, load.secondsRead],
+          ] as const
+        ).flatMap(([name, unit, value]) => (value === undefined ? [] : [{ name, unit, value, feed }])),
       ),
     );
   }
