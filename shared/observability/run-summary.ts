@@ -205,14 +205,16 @@ function readFigures(feeds: LoaderSummary['feeds']): {
   hoursSpan?: number;
   secondsRead?: number;
 } {
-  const delays = feeds.flatMap((feed) => feed.landingToCommitSeconds);
   const loads = feeds.flatMap((feed) => feed.loads);
-  const max = (values: number[]) => (values.length > 0 ? Math.max(...values) : undefined);
+  const max = (values: readonly (number | undefined)[]) => {
+    const known = values.filter((value) => value !== undefined);
+    return known.length > 0 ? Math.max(...known) : undefined;
+  };
   return {
-    landingToCommitSeconds: max(delays),
-    hoursRead: max(loads.flatMap((load) => (load.hoursRead === undefined ? [] : [load.hoursRead]))),
-    hoursSpan: max(loads.flatMap((load) => (load.hoursSpan === undefined ? [] : [load.hoursSpan]))),
-    secondsRead: max(loads.flatMap((load) => (load.secondsRead === undefined ? [] : [load.secondsRead]))),
+    landingToCommitSeconds: max(feeds.flatMap((feed) => feed.landingToCommitSeconds)),
+    hoursRead: max(loads.map((load) => load.hoursRead)),
+    hoursSpan: max(loads.map((load) => load.hoursSpan)),
+    secondsRead: max(loads.map((load) => load.secondsRead)),
   };
 }
 
