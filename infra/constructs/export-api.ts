@@ -86,7 +86,7 @@ export class ExportApi extends Construct {
       ephemeralStorageSize: EXPORT_API_EPHEMERAL_STORAGE,
       reservedConcurrentExecutions: 1,
       // The next scheduled run retries the same hours; the run ends before it.
-      ...scheduledFunction(this.interval, 'exportApiPull', props.onFailure),
+      ...scheduledFunction(this.interval, props.onFailure),
     });
     useExportApi(this.pull, props)
       .setEnv(ENV.projectId, props.projectId)

@@ -11,7 +11,7 @@ import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct, type IConstruct } from 'constructs';
 import { PREFIXES } from '#shared/base/staging-keys.ts';
 import { ENV } from '#shared/config/pipeline.ts';
-import { maxEventAgeSeconds, type ScheduledFunction, scheduledRun } from '#shared/config/scheduled-run.ts';
+import { maxEventAgeSeconds, scheduledTimeoutSeconds } from '#shared/config/scheduled-run.ts';
 import { SERVICES } from '#shared/observability/metric-names.ts';
 import type { Feed } from '#shared/schema/columns.ts';
 import { acknowledge, acknowledgeWildcardResource } from '../nag.ts';
@@ -98,7 +98,7 @@ export class Pipeline extends Construct {
       description: 'Turns new Amplitude export files into staged, gzip CSV batches',
       memorySize: 2048,
       reservedConcurrentExecutions: 1,
-      ...scheduledFunction(batchInterval, 'batcher', onFailure),
+      ...scheduledFunction(batchInterval, onFailure),
     });
     withSettings(this.batcher, props.settings)
       .readBucket(ENV.landingBucket, props.landingBucket, props.settings.landingPrefix)
@@ -116,7 +116,7 @@ export class Pipeline extends Construct {
       description: 'Loads pending batches into Redshift in one transaction per run, exactly once',
       memorySize: 512,
       reservedConcurrentExecutions: 1,
-      ...scheduledFunction(loadInterval, 'loader', onFailure),
+      ...scheduledFunction(loadInterval, onFailure),
     });
     withSettings(this.loader, props.settings)
       .readWriteBucket(ENV.stagingBucket, props.stagingBucket, [PREFIXES.manifests, PREFIXES.state])
@@ -229,18 +229,16 @@ export class EncryptedQueueDestination implements lambda.IDestination {
 
 /**
  * Timeout, retries, event age and failure destination of a function run every `interval`, as
- * `scheduledRun` derives them: the run ends before the next tick, so the DLQ holds only real
- * failures (see shared/config/scheduled-run.ts and the README's "Scheduling" section).
+ * shared/config/scheduled-run.ts derives them: the run ends before the next tick, so the DLQ
+ * holds only real failures (see the README's "Scheduling" section).
  */
 export function scheduledFunction(
   interval: Duration,
-  fn: ScheduledFunction,
   onFailure: lambda.IDestination,
 ): Pick<PipelineFunctionProps, 'timeout' | 'maxEventAge' | 'retryAttempts' | 'onFailure'> {
-  const run = scheduledRun(interval.toSeconds(), fn);
   return {
-    timeout: Duration.seconds(run.timeoutSeconds),
-    maxEventAge: Duration.seconds(run.maxEventAgeSeconds),
+    timeout: Duration.seconds(scheduledTimeoutSeconds(interval.toSeconds())),
+    maxEventAge: Duration.seconds(maxEventAgeSeconds(interval.toSeconds())),
     // The next scheduled run does the same work, so a retry would only queue behind it.
     retryAttempts: 0,
     onFailure,

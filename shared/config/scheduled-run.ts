@@ -33,29 +33,16 @@ const MAX_SLACK_SECONDS = 60;
 /** Lambda's and EventBridge's bounds on the maximum event age (the lower of the two upper bounds). */
 const EVENT_AGE_BOUNDS_SECONDS = { min: 60, max: 6 * 3600 } as const;
 
-export interface ScheduledRun {
-  readonly intervalSeconds: number;
-  /** Lambda timeout: shorter than the interval. */
-  readonly timeoutSeconds: number;
-  /** How long the run takes new work, counted from its start. */
-  readonly budgetSeconds: number;
-  /** Oldest an asynchronous event may get (Lambda and the EventBridge target) before it is dropped to the DLQ. */
-  readonly maxEventAgeSeconds: number;
-}
-
-/** The timing of a function run every `intervalSeconds` (at least 60). */
-export function scheduledRun(intervalSeconds: number, fn: ScheduledFunction): ScheduledRun {
+/**
+ * The Lambda timeout of a function run every `intervalSeconds` (at least 60): the interval less
+ * the slack, so a run ends before the next tick. Its time budget is `timeBudgetMs` of it.
+ */
+export function scheduledTimeoutSeconds(intervalSeconds: number): number {
   if (!Number.isInteger(intervalSeconds) || intervalSeconds < 60) {
     throw new Error(`A schedule interval must be whole seconds, at least 60, got ${intervalSeconds}.`);
   }
   const slack = Math.min(MAX_SLACK_SECONDS, Math.floor(intervalSeconds / 5));
-  const timeoutSeconds = Math.min(MAX_TIMEOUT_SECONDS, intervalSeconds - slack);
-  return {
-    intervalSeconds,
-    timeoutSeconds,
-    budgetSeconds: Math.floor(timeBudgetMs(timeoutSeconds * 1000, fn) / 1000),
-    maxEventAgeSeconds: maxEventAgeSeconds(intervalSeconds),
-  };
+  return Math.min(MAX_TIMEOUT_SECONDS, intervalSeconds - slack);
 }
 
 /** Two intervals, within what Lambda and EventBridge accept. */
