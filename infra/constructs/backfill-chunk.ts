@@ -132,48 +132,38 @@ export class ChunkSteps extends sfn.StateMachineFragment {
     const readError = this.describeStatement(S.readLoadError, { 'Error.$': '$.Error' }, '$.loadError');
     readError.addCatch(chunkFailed, catchAll);
 
-    const loaded = new sfn.Pass(this, S.chunkLoaded, {
-      parameters: {
-        ...chunkFields,
-        ...preparedFields,
-        status: 'loaded',
-        statementId: sfn.JsonPath.stringAt('$.load.Id'),
-      },
-    });
+    /** The outcome of a chunk whose load statement ran: what was prepared and the statement. */
+    const loadOutcome = (
+      id: string,
+      status: 'loaded' | 'failed',
+      failure?: { error: string; cause: string },
+    ) =>
+      new sfn.Pass(this, id, {
+        parameters: {
+          ...chunkFields,
+          ...preparedFields,
+          status,
+          statementId: sfn.JsonPath.stringAt('$.load.Id'),
+          ...failure,
+        },
+      });
+    const loaded = loadOutcome(S.chunkLoaded, 'loaded');
     const empty = new sfn.Pass(this, S.chunkEmpty, {
       parameters: { ...chunkFields, status: 'empty', files: 0, batchIds: [] },
     });
-    const loadFailed = new sfn.Pass(this, S.loadFailed, {
-      parameters: {
-        ...chunkFields,
-        ...preparedFields,
-        status: 'failed',
-        statementId: sfn.JsonPath.stringAt('$.load.Id'),
-        error: 'LoadFailed',
-        cause: sfn.JsonPath.stringAt('$.loadError.Error'),
-      },
+    const loadFailed = loadOutcome(S.loadFailed, 'failed', {
+      error: 'LoadFailed',
+      cause: sfn.JsonPath.stringAt('$.loadError.Error'),
     });
-    const aborted = new sfn.Pass(this, S.loadAborted, {
-      parameters: {
-        ...chunkFields,
-        ...preparedFields,
-        status: 'failed',
-        statementId: sfn.JsonPath.stringAt('$.load.Id'),
-        error: 'LoadAborted',
-        cause: 'The load transaction was cancelled in Redshift (ABORTED); nothing of it was committed.',
-      },
+    const aborted = loadOutcome(S.loadAborted, 'failed', {
+      error: 'LoadAborted',
+      cause: 'The load transaction was cancelled in Redshift (ABORTED); nothing of it was committed.',
     });
     // Without a bound, a statement stuck in Redshift would be polled until the execution's
     // history limit (25,000 events) failed the child execution without an outcome.
-    const waitedTooLong = new sfn.Pass(this, S.loadWaitExceeded, {
-      parameters: {
-        ...chunkFields,
-        ...preparedFields,
-        status: 'failed',
-        statementId: sfn.JsonPath.stringAt('$.load.Id'),
-        error: LOAD_WAIT_EXCEEDED,
-        cause: `The load transaction did not finish within ${props.maxLoadWait.toHumanString()} (${maxPolls} checks). It may still commit in Redshift: run the same range again later; chunks already loaded add nothing.`,
-      },
+    const waitedTooLong = loadOutcome(S.loadWaitExceeded, 'failed', {
+      error: LOAD_WAIT_EXCEEDED,
+      cause: `The load transaction did not finish within ${props.maxLoadWait.toHumanString()} (${maxPolls} checks). It may still commit in Redshift: run the same range again later; chunks already loaded add nothing.`,
     });
     const nextAttempt = new sfn.Pass(this, S.nextAttempt, {
       parameters: {
