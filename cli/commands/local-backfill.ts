@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import { synthesizeBackfillDefinition } from '#cli/local/backfill-definition.ts';
 import { type ChunkProgress, runBackfillLocally } from '#cli/local/state-machine.ts';
 import type { Clock } from '#shared/base/clock.ts';
@@ -11,7 +10,7 @@ import { ensureWarehouseObjects } from '#shared/sql/ensure.ts';
 import type { ObjectStore } from '#shared/storage/object-store.ts';
 import type { SqlRunner } from '#shared/warehouse/sql-runner.ts';
 import { type CliIo, type Command, UsageError } from '../io.ts';
-import { openLocalContext } from '../local/context.ts';
+import { LOCAL_CONTEXT_OPTIONS, localContextOptions, openLocalContext } from '../local/context.ts';
 import { parseCommandLine, wholeNumber } from '../options.ts';
 
 const HELP = `Usage: redshift-export local backfill --start DATE --end DATE [options]
@@ -162,13 +161,8 @@ const OPTIONS = {
   end: { type: 'string' },
   'chunk-hours': { type: 'string' },
   'max-concurrency': { type: 'string' },
-  feeds: { type: 'string' },
-  home: { type: 'string' },
-  landing: { type: 'string' },
-  'database-url': { type: 'string' },
-  'project-id': { type: 'string' },
+  ...LOCAL_CONTEXT_OPTIONS,
   'org-id': { type: 'string' },
-  schema: { type: 'string' },
   'landing-prefix': { type: 'string' },
 } as const;
 
@@ -196,20 +190,7 @@ export const run: Command = async (argv, io) => {
       error.message.replace(/\bchunkHours\b/g, '--chunk-hours').replace(/^(start|end)\b/, '--$1'),
     );
   }
-  const home = resolve(io.cwd, values.home ?? '.local');
-  const context = await openLocalContext(
-    {
-      home,
-      landingDir: resolve(io.cwd, values.landing ?? resolve(home, 'landing')),
-      databaseUrl: values['database-url'],
-      projectId: values['project-id'],
-      orgId: values['org-id'],
-      feeds: values.feeds,
-      schema: values.schema,
-      landingPrefix: values['landing-prefix'],
-    },
-    io,
-  );
+  const context = await openLocalContext(localContextOptions(values, io.cwd), io);
   try {
     const days = await landingDaysOutside(
       context.landing,

@@ -1,8 +1,8 @@
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { eraseFromWarehouse } from '#shared/pipeline/erasure/erase.ts';
 import { FORGET_FLAGS_HELP, FORGET_OPTIONS, forgetInput, renderErasure } from '../forget.ts';
 import type { Command } from '../io.ts';
-import { openLocalContext } from '../local/context.ts';
+import { LOCAL_CONTEXT_OPTIONS, localContextOptions, openLocalContext } from '../local/context.ts';
 import { parseCommandLine } from '../options.ts';
 
 const HELP = `Usage: redshift-export local forget (--amplitude-id N | --user-id U | --device-id D) --reference REF [options]
@@ -26,29 +26,15 @@ ${FORGET_FLAGS_HELP}
 
 const OPTIONS = {
   ...FORGET_OPTIONS,
-  home: { type: 'string' },
-  landing: { type: 'string' },
-  'database-url': { type: 'string' },
-  'project-id': { type: 'string' },
-  feeds: { type: 'string' },
-  schema: { type: 'string' },
+  ...LOCAL_CONTEXT_OPTIONS,
 } as const;
 
 export const run: Command = async (argv, io) => {
   const values = parseCommandLine(argv, OPTIONS, HELP, io);
   if (!values) return 0;
   const input = forgetInput(values);
-  const home = resolve(io.cwd, values.home ?? '.local');
   const context = await openLocalContext(
-    {
-      home,
-      landingDir: resolve(io.cwd, values.landing ?? join(home, 'landing')),
-      requireLanding: false,
-      databaseUrl: values['database-url'],
-      projectId: values['project-id'],
-      feeds: values.feeds,
-      schema: values.schema,
-    },
+    { ...localContextOptions(values, io.cwd), requireLanding: false },
     io,
   );
   try {

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
 import { systemClock } from '#shared/base/clock.ts';
 import { type BatcherProgress, runBatcher } from '#shared/pipeline/batcher/batcher.ts';
 import { pendingBatchStats } from '#shared/pipeline/loader/backlog.ts';
@@ -9,7 +8,13 @@ import type { LoaderSummary } from '#shared/pipeline/loader/summary.ts';
 import { FileSystemObjectStore } from '#shared/storage/fs-store.ts';
 import type { CliIo, Command } from '../io.ts';
 import { connectHint, queryHint } from '../local/connect.ts';
-import { type LocalContext, openLocalContext, withoutPassword } from '../local/context.ts';
+import {
+  LOCAL_CONTEXT_OPTIONS,
+  type LocalContext,
+  localContextOptions,
+  openLocalContext,
+  withoutPassword,
+} from '../local/context.ts';
 import { DEMO_PROJECT_ID, writeNextDemoHour } from '../local/demo.ts';
 import { describeHolder, localLeaseHolder, releaseLocalLeases } from '../local/leases.ts';
 import { ProgressLine, terminalStream } from '../local/progress.ts';
@@ -51,14 +56,9 @@ Options:
 `;
 
 const OPTIONS = {
+  ...LOCAL_CONTEXT_OPTIONS,
   once: { type: 'boolean' },
-  home: { type: 'string' },
-  landing: { type: 'string' },
-  'database-url': { type: 'string' },
-  'project-id': { type: 'string' },
   'org-id': { type: 'string' },
-  feeds: { type: 'string' },
-  schema: { type: 'string' },
   'lookback-days': { type: 'string' },
   'landing-prefix': { type: 'string' },
   'batch-every': { type: 'string' },
@@ -77,24 +77,11 @@ export const run: Command = async (argv, io) => {
   if (!values) return 0;
   const batchEveryMs = parseInterval(values['batch-every'] ?? '5m', '--batch-every');
   const loadEveryMs = parseInterval(values['load-every'] ?? '10m', '--load-every');
-  const home = resolve(io.cwd, values.home ?? '.local');
-  const landingDir = resolve(io.cwd, values.landing ?? join(home, 'landing'));
+  const options = localContextOptions(values, io.cwd);
+  const { landingDir } = options;
   const wroteDay = values.demo ? await writeDemoDataIfEmpty(landingDir, io) : false;
 
-  const context = await openLocalContext(
-    {
-      home,
-      landingDir,
-      databaseUrl: values['database-url'],
-      projectId: values['project-id'],
-      orgId: values['org-id'],
-      feeds: values.feeds,
-      schema: values.schema,
-      lookbackDays: values['lookback-days'],
-      landingPrefix: values['landing-prefix'],
-    },
-    io,
-  );
+  const context = await openLocalContext(options, io);
   const interrupted = io.interrupted ?? new Promise<void>(() => undefined);
   const progress = new ProgressLine(io.terminal && terminalStream(io.stderr, io.terminal));
   // The demo's next hour: before every batch cycle, except right after the sample day. Only

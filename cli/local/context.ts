@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseLandingKey } from '#shared/base/export-files.ts';
 import { type PipelineSettings, pipelineSettingsFrom } from '#shared/config/pipeline.ts';
 import { ensureWarehouseObjects } from '#shared/sql/ensure.ts';
@@ -51,6 +51,39 @@ export interface LocalContextOptions {
   readonly landingPrefix?: string | undefined;
   /** False for commands that never read the landing folder (`local forget`). @default true */
   readonly requireLanding?: boolean;
+}
+
+/** The flags of every command that opens a local context (`local`, `local backfill`, `local forget`). */
+export const LOCAL_CONTEXT_OPTIONS = {
+  home: { type: 'string' },
+  landing: { type: 'string' },
+  'database-url': { type: 'string' },
+  'project-id': { type: 'string' },
+  feeds: { type: 'string' },
+  schema: { type: 'string' },
+} as const;
+
+/** What those flags (and the ones only some commands take) say, as `openLocalContext` options. */
+export function localContextOptions(
+  values: { readonly [flag in keyof typeof LOCAL_CONTEXT_OPTIONS]?: string | undefined } & {
+    readonly 'org-id'?: string | undefined;
+    readonly 'lookback-days'?: string | undefined;
+    readonly 'landing-prefix'?: string | undefined;
+  },
+  cwd: string,
+): LocalContextOptions {
+  const home = resolve(cwd, values.home ?? '.local');
+  return {
+    home,
+    landingDir: resolve(cwd, values.landing ?? join(home, 'landing')),
+    databaseUrl: values['database-url'],
+    projectId: values['project-id'],
+    orgId: values['org-id'],
+    feeds: values.feeds,
+    schema: values.schema,
+    lookbackDays: values['lookback-days'],
+    landingPrefix: values['landing-prefix'],
+  };
 }
 
 function settingsFor(options: LocalContextOptions, projectId: string): PipelineSettings {
