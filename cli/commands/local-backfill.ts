@@ -34,6 +34,7 @@ Options:
   --project-id N         Amplitude project ID (default: inferred from the landing file names)
   --org-id N             take merged-ID files of this org only (default: any)
   --schema S             warehouse schema (default amplitude)
+  -h, --help             show this help
 `;
 
 export interface LocalBackfillOptions {

@@ -16,6 +16,7 @@ that a running \`local\` (npm start) already keeps up for this --home is used as
 
 Options:
   --home DIR             local state of the runs to query (default .local)
+  -h, --help             show this help
 `;
 
 const OPTIONS = {

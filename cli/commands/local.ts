@@ -53,6 +53,7 @@ Options:
   --load-every D         load cycle interval (default 10m)
   --demo                 write a sample day first when the landing folder is empty, then a new
                          sample hour before each batch cycle (npm start)
+  -h, --help             show this help
 `;
 
 const OPTIONS = {

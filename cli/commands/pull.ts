@@ -32,6 +32,7 @@ Options:
   --base-url URL           API host instead of the region's, e.g. http://127.0.0.1:8080
   --hours-per-request N    hours asked for at once, 1-${MAX_HOURS_PER_REQUEST} (default 24)
   --temp-dir DIR           where answers wait while they are checked (default the OS temp folder)
+  -h, --help               show this help
 `;
 
 const OPTIONS = {

@@ -19,6 +19,7 @@ Options:
   --days N                days of hourly files, 1-366 (default 1)
   --events-per-hour N     events in each hour's first part, 1-1000000 (default 200)
   --seed N                0-4294967295 (default 1)
+  -h, --help              show this help
 `;
 
 const OPTIONS = {

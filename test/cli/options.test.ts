@@ -80,7 +80,7 @@ describe('every command through parseCommandLine', () => {
     ['forget'],
     ['pull'],
     ['setup-sql'],
-  ])('%s: --help and -h print its usage on stdout and exit 0', async (...command) => {
+  ])('%s: --help and -h print its usage (which lists them) on stdout and exit 0', async (...command) => {
     for (const flag of ['--help', '-h']) {
       const out: string[] = [];
       const err: string[] = [];
@@ -92,6 +92,7 @@ describe('every command through parseCommandLine', () => {
       };
       expect(await main([...command, flag], io)).toBe(0);
       expect(out.join('')).toMatch(new RegExp(`^Usage: redshift-export ${command.join(' ')}\\b`, 'm'));
+      expect(out.join('')).toMatch(/^ {2}-h, --help +show this help$/m);
       expect(err.join('')).toBe('');
     }
   });
