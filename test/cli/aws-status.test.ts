@@ -289,6 +289,28 @@ describe('status --json', () => {
     expect(report.errors[1]?.where).toBe('manifests/failed/events/ev-20260301-dead.error.json');
   });
 
+  it('shows the newest failures when there are more than it lists, whatever their key order', async () => {
+    // The listing is in key order; by time, f0 failed first and f6 last.
+    givenBucket(
+      Object.fromEntries(
+        [0, 1, 2, 3, 4, 5, 6].map((n) => [
+          `manifests/failed/events/ev-20260301-f${n}.error.json`,
+          [JSON.stringify({ reason: 'max-load-attempts' }), `2026-03-02T0${n + 1}:00:00Z`] as const,
+        ]),
+      ),
+    );
+    const io = testIo();
+    expect(await statusCommand(testDeps())([...ARGS, '--json'], io)).toBe(0);
+    const report = JSON.parse(io.out()) as StatusReport;
+    expect(report.errors.map((error) => error.id)).toEqual([
+      'ev-20260301-f6',
+      'ev-20260301-f5',
+      'ev-20260301-f4',
+      'ev-20260301-f3',
+      'ev-20260301-f2',
+    ]);
+  });
+
   it("queries the ledger with the stack's secret, database and cluster through the Data API", async () => {
     await statusCommand(testDeps())([...ARGS, '--json'], testIo());
     const calls = mocks.redshiftData.commandCalls(ExecuteStatementCommand).map((call) => call.args[0].input);
