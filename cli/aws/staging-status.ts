@@ -35,10 +35,6 @@ async function listAll(store: ObjectStore, prefix: string): Promise<StoredObject
   return objects;
 }
 
-function newest(objects: readonly StoredObject[], limit: number): StoredObject[] {
-  return [...objects].sort((a, b) => b.lastModified.getTime() - a.lastModified.getTime()).slice(0, limit);
-}
-
 async function readJson(store: ObjectStore, key: string): Promise<Record<string, unknown> | undefined> {
   try {
     const value = JSON.parse((await store.getBytes(key)).toString('utf8')) as unknown;
@@ -149,11 +145,9 @@ export async function readStagingStatus(
 }
 
 function newestOf<T extends { object: StoredObject }>(items: readonly T[], limit: number): T[] {
-  const objects = newest(
-    items.map((item) => item.object),
-    limit,
-  );
-  return objects.map((object) => items.find((item) => item.object === object)!);
+  return [...items]
+    .sort((a, b) => b.object.lastModified.getTime() - a.object.lastModified.getTime())
+    .slice(0, limit);
 }
 
 function dateOf(value: unknown): Date | undefined {
