@@ -184,16 +184,7 @@ export class PipelineFunction extends Construct {
    * `prefixes` only, when given), listing the bucket, and using its KMS key when it has one.
    */
   readWriteBucket(envName: string, bucket: s3.IBucket, prefixes?: readonly string[]): this {
-    this.grantObjects(
-      bucket,
-      prefixes ?? [''],
-      // Copy and conditional writes are GetObject + PutObject; multipart uploads are PutObject
-      // plus AbortMultipartUpload when one fails.
-      ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
-      `read and write ${envName} objects`,
-    );
-    if (bucket.encryptionKey) this.useKey(bucket.encryptionKey);
-    return this.setEnv(envName, bucket.bucketName);
+    return this.writeObjects(envName, bucket, prefixes ?? [''], true);
   }
 
   /**
@@ -201,11 +192,22 @@ export class PipelineFunction extends Construct {
    * function (or a lifecycle rule) removes, such as pending manifests and quarantine records.
    */
   writeBucket(envName: string, bucket: s3.IBucket, prefixes: readonly string[]): this {
+    return this.writeObjects(envName, bucket, prefixes, false);
+  }
+
+  private writeObjects(
+    envName: string,
+    bucket: s3.IBucket,
+    prefixes: readonly string[],
+    deletes: boolean,
+  ): this {
     this.grantObjects(
       bucket,
       prefixes,
-      ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'],
-      `write ${envName} objects`,
+      // Copy and conditional writes are GetObject + PutObject; multipart uploads are PutObject
+      // plus AbortMultipartUpload when one fails.
+      ['s3:GetObject', 's3:PutObject', ...(deletes ? ['s3:DeleteObject'] : []), 's3:AbortMultipartUpload'],
+      `${deletes ? 'read and write' : 'write'} ${envName} objects`,
     );
     if (bucket.encryptionKey) this.useKey(bucket.encryptionKey);
     return this.setEnv(envName, bucket.bucketName);
