@@ -136,7 +136,8 @@ describe('forget (deployed stack)', () => {
     expect(text).toContain('(staged parts 7 days, quarantine records 30 days after they were written)');
     expect(text).toContain(`s3://${BUCKET}/staging/events/*/ev-20260201-aa/`);
     expect(text).not.toContain('ev-20260210-bb');
-    expect(text).not.toContain('41');
+    // The merged ID as a number of its own: the erasure id's random hex part may hold the digits 41.
+    expect(text).not.toMatch(/\b41\b/);
     expect(text).not.toContain('person-41');
 
     const left = await warehouse.query(`SELECT uuid FROM amplitude.events_${PROJECT} ORDER BY uuid`);
